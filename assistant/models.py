@@ -1,0 +1,107 @@
+"""Plain data types the answering core hands to its interfaces (CLI, TUI, eval).
+
+Nothing here imports LlamaIndex or Chroma: retrieval results are converted into
+these frozen records at the boundary, so the TUI and tests never touch them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk: ``text == file_text[start:end]`` of ``source``."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    chunk_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A passage an answer sentence relies on, numbered as its ``[n]`` marker."""
+
+    n: int
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the assistant says, with the evidence behind it."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+            "passages": [p.to_json() for p in self.passages],
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSummary:
+    """The outcome of one ``assistant index`` run (the ``index --json`` contract)."""
+
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    documents: int
+    chunks: int
+    seconds: float
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def line(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged; {self.documents} documents, "
+            f"{self.chunks} chunks in {self.seconds:.2f}s"
+        )

@@ -1,0 +1,22 @@
+"""Make untrusted text (documents, questions) safe to show in a terminal.
+
+Documents may contain ANSI escape sequences or control characters that would
+move the cursor, recolour or retitle the terminal. They are shown as visible
+escapes (``\\x1b``) instead, so what is displayed is what the file holds.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character (but newline and tab) made visible."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+def clean_question(text: str) -> str:
+    """A question with control characters turned into spaces and runs of space folded."""
+    return " ".join(_CONTROL.sub(" ", text).split())

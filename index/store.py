@@ -1,0 +1,190 @@
+"""The dense side of the index: a Chroma collection holding our own vectors.
+
+Embedded (``PersistentClient`` in ``<store>/chroma``) by default, or a Chroma
+server with ``chroma_url``. Telemetry is off, Chroma's downloading default
+embedding function is never attached, ids are ours and deterministic, and the
+metadata is flat: ``source``, ``start``, ``end``, ``doc_sha256``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from assistant.errors import ChromaUnavailable, StoreError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+TOKEN_ENV = "ASSISTANT_CHROMA_TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    chunk_id: str
+    similarity: float
+    source: str
+    start: int
+    end: int
+    text: str
+
+
+def _settings() -> Any:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+def _http_client(url: str) -> Any:
+    import chromadb
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ChromaUnavailable(
+            f"'{url}' is not a Chroma server URL.", "Use --chroma-url http://HOST:PORT."
+        )
+    headers = {}
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname,
+            port=port,
+            ssl=parsed.scheme == "https",
+            headers=headers,
+            settings=_settings(),
+        )
+        client.heartbeat()
+    except Exception as exc:
+        raise ChromaUnavailable(
+            f"Cannot reach the Chroma server at {url} ({type(exc).__name__}).",
+            "Is it running? Start one with 'chroma run --path DIR --port PORT'.",
+        ) from exc
+    return client
+
+
+class VectorStore:
+    """One Chroma collection; every call maps Chroma failures to our errors."""
+
+    def __init__(self, store_dir: Path, collection: str, chroma_url: str | None = None) -> None:
+        self.url = chroma_url
+        self.name = collection
+        self._where = chroma_url or str(store_dir / "chroma")
+        if chroma_url:
+            self._client = _http_client(chroma_url)
+        else:
+            import chromadb
+
+            try:
+                self._client = chromadb.PersistentClient(
+                    path=str(store_dir / "chroma"), settings=_settings()
+                )
+            except Exception as exc:
+                raise StoreError(
+                    f"The vector store at '{store_dir / 'chroma'}' cannot be opened ({exc}).",
+                    "Run 'assistant index --rebuild' to rebuild it.",
+                ) from exc
+        self._col = self._call(
+            lambda: self._client.get_or_create_collection(
+                collection,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        )
+        self._batch = self._call(self._client.get_max_batch_size)
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except (ChromaUnavailable, StoreError):
+            raise
+        except Exception as exc:
+            if self.url:
+                raise ChromaUnavailable(
+                    f"The Chroma server at {self.url} failed: {type(exc).__name__}: {exc}",
+                    "Check that it is running, then run the command again.",
+                ) from exc
+            raise StoreError(
+                f"The vector store at '{self._where}' failed: {type(exc).__name__}: {exc}",
+                "Run 'assistant index --rebuild' if this persists.",
+            ) from exc
+
+    def drop(self) -> None:
+        """Delete the collection and start an empty one."""
+        self._call(lambda: self._client.delete_collection(self.name))
+        self._col = self._call(
+            lambda: self._client.get_or_create_collection(
+                self.name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        )
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        for i in range(0, len(ids), self._batch):
+            j = i + self._batch
+            self._call(
+                lambda i=i, j=j: self._col.upsert(
+                    ids=list(ids[i:j]),
+                    embeddings=embeddings[i:j],
+                    documents=list(texts[i:j]),
+                    metadatas=list(metadatas[i:j]),
+                )
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), self._batch):
+            part = list(ids[i : i + self._batch])
+            self._call(lambda part=part: self._col.delete(ids=part))
+
+    def count(self) -> int:
+        return int(self._call(self._col.count))
+
+    def ids(self) -> set[str]:
+        out: set[str] = set()
+        total = self.count()
+        page = 10_000
+        for offset in range(0, total, page):
+            got = self._call(
+                lambda offset=offset: self._col.get(include=[], limit=page, offset=offset)
+            )
+            out.update(got["ids"])
+        return out
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        got = self._call(lambda: self._col.get(ids=list(ids), include=["documents", "metadatas"]))
+        return [
+            Hit(cid, 0.0, str(m["source"]), int(m["start"]), int(m["end"]), doc or "")
+            for cid, doc, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+
+    def query(self, embedding: np.ndarray, k: int) -> list[Hit]:
+        n = min(k, self.count())
+        if n <= 0:
+            return []
+        res = self._call(
+            lambda: self._col.query(
+                query_embeddings=[embedding],
+                n_results=n,
+                include=["documents", "metadatas", "distances"],
+            )
+        )
+        return [
+            Hit(cid, 1.0 - float(d), str(m["source"]), int(m["start"]), int(m["end"]), doc or "")
+            for cid, doc, m, d in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0],
+                strict=True,
+            )
+        ]
