@@ -92,16 +92,16 @@ class VectorStore:
                     f"The vector store at '{store_dir / 'chroma'}' cannot be opened ({exc}).",
                     "Run 'assistant index --rebuild' to rebuild it.",
                 ) from exc
-        self._col = self._call(
+        self._col = self.call(
             lambda: self._client.get_or_create_collection(
                 collection,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
             )
         )
-        self._batch = self._call(self._client.get_max_batch_size)
+        self._batch = self.call(self._client.get_max_batch_size)
 
-    def _call(self, fn: Any) -> Any:
+    def call(self, fn: Any) -> Any:
         try:
             return fn()
         except (ChromaUnavailable, StoreError):
@@ -117,10 +117,15 @@ class VectorStore:
                 "Run 'assistant index --rebuild' if this persists.",
             ) from exc
 
+    @property
+    def collection(self) -> Any:
+        """The underlying Chroma collection (for LlamaIndex's ``ChromaVectorStore``)."""
+        return self._col
+
     def drop(self) -> None:
         """Delete the collection and start an empty one."""
-        self._call(lambda: self._client.delete_collection(self.name))
-        self._col = self._call(
+        self.call(lambda: self._client.delete_collection(self.name))
+        self._col = self.call(
             lambda: self._client.get_or_create_collection(
                 self.name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
             )
@@ -135,7 +140,7 @@ class VectorStore:
     ) -> None:
         for i in range(0, len(ids), self._batch):
             j = i + self._batch
-            self._call(
+            self.call(
                 lambda i=i, j=j: self._col.upsert(
                     ids=list(ids[i:j]),
                     embeddings=embeddings[i:j],
@@ -147,24 +152,24 @@ class VectorStore:
     def delete(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), self._batch):
             part = list(ids[i : i + self._batch])
-            self._call(lambda part=part: self._col.delete(ids=part))
+            self.call(lambda part=part: self._col.delete(ids=part))
 
     def count(self) -> int:
-        return int(self._call(self._col.count))
+        return int(self.call(self._col.count))
 
     def ids(self) -> set[str]:
         out: set[str] = set()
         total = self.count()
         page = 10_000
         for offset in range(0, total, page):
-            got = self._call(
+            got = self.call(
                 lambda offset=offset: self._col.get(include=[], limit=page, offset=offset)
             )
             out.update(got["ids"])
         return out
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
-        got = self._call(lambda: self._col.get(ids=list(ids), include=["documents", "metadatas"]))
+        got = self.call(lambda: self._col.get(ids=list(ids), include=["documents", "metadatas"]))
         return [
             Hit(cid, 0.0, str(m["source"]), int(m["start"]), int(m["end"]), doc or "")
             for cid, doc, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
@@ -174,7 +179,7 @@ class VectorStore:
         n = min(k, self.count())
         if n <= 0:
             return []
-        res = self._call(
+        res = self.call(
             lambda: self._col.query(
                 query_embeddings=[embedding],
                 n_results=n,

@@ -1,0 +1,43 @@
+"""Whether the retrieved evidence answers the question: a calibrated logistic model.
+
+The inputs are evidence scores, not words: how similar the best passage is to the
+question (cosine), how much of the question's IDF-weighted content the best
+sentence and the best passages hold, and whether the best sentence holds the kind
+of thing asked for. The weights were fitted by ``benchmarks/calibrate_abstention.py``
+on benchmark questions (answerable SQuAD questions against their articles, and
+questions the indexed articles cannot answer); the figures are in its results file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    top_dense: float
+    sentence_cover: float
+    passage_cover: float
+    type_ok: float
+    asks_type: float
+
+    def features(self) -> list[float]:
+        return [
+            self.top_dense,
+            self.sentence_cover,
+            self.passage_cover,
+            self.asks_type * (1.0 - self.type_ok),
+        ]
+
+    def to_json(self) -> dict[str, float]:
+        return asdict(self)
+
+
+# Fitted weights: intercept, then one per feature of Evidence.features().
+WEIGHTS = (-7.0, 9.0, 3.0, 2.0, -3.0)
+
+
+def answer_probability(ev: Evidence, weights: tuple[float, ...] = WEIGHTS) -> float:
+    z = weights[0] + sum(w * x for w, x in zip(weights[1:], ev.features(), strict=True))
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))

@@ -1,0 +1,237 @@
+"""Extractive answers: the sentences of the retrieved passages that answer the question.
+
+No language model: each sentence of the top passages is scored by how much of
+the question's evidence (IDF-weighted content words, stemmed) it holds, plus a
+prior from its passage's retrieval rank and whether it holds the kind of thing
+the question asks for (a number, a date). The best one to three sentences become
+the answer, each followed by the ``[n]`` marker of the passage it comes from.
+
+Whether to answer at all is a calibrated decision over evidence scores (see
+:mod:`assistant.abstain`): when the evidence is weak the answer says so, cites
+nothing, and the nearest passages are returned as such.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.abstain import Evidence, answer_probability
+from assistant.errors import BadQuestion
+from assistant.models import Answer, Citation, Passage
+from assistant.retrieve import Candidate, Retrieval
+from assistant.textsafe import clean_question
+from index.chunk import sentences
+from index.lexical import STOPWORDS, LexicalIndex
+
+MAX_QUESTION_CHARS = 2000
+MAX_SENTENCES = 3
+NO_ANSWER = "The documents do not answer this question."
+_WORD = re.compile(r"\w+")
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|dozen|half)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(?:1\d{3}|20\d{2})\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
+    r"\b(?:century|decade|year|month|week|day|today|yesterday|ago)s?\b",
+    re.IGNORECASE,
+)
+# What kind of answer a question asks for, from its opening words. This shapes
+# which sentence is chosen; it is one input among the calibrated evidence.
+_ASKS_NUMBER = re.compile(
+    r"^\W*(?:how (?:many|much|long|far|old|large|big|high|often)|what (?:percentage|percent|"
+    r"number|amount|proportion|share|fraction))\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^\W*(?:when|(?:in )?what (?:year|date|decade|century|month|day)|"
+                        r"(?:in )?which (?:year|decade|century|month))\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - nltk is untyped
+    from nltk.stem.porter import PorterStemmer
+
+    return PorterStemmer(mode=PorterStemmer.ORIGINAL_ALGORITHM)
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _stemmer().stem(word)
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` minus function words."""
+    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS]
+
+
+def validate_question(question: str) -> str:
+    """The question cleaned of control characters; raises :class:`BadQuestion` if unusable."""
+    if not isinstance(question, str):
+        raise BadQuestion("The question must be text.")
+    cleaned = clean_question(question)
+    if not cleaned:
+        raise BadQuestion("The question is empty.", "Type a question about the documents.")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise BadQuestion(
+            f"The question is {len(cleaned):,} characters long; the limit is "
+            f"{MAX_QUESTION_CHARS:,}.",
+            "Ask a shorter question: a sentence or two works best.",
+        )
+    if not _WORD.search(cleaned):
+        raise BadQuestion("The question has no words in it.", "Type a question in words.")
+    return cleaned
+
+
+def expected_type(question: str) -> str | None:
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    if _ASKS_DATE.search(question):
+        return "date"
+    return None
+
+
+def has_type(text: str, kind: str | None) -> bool:
+    if kind == "number":
+        return bool(_NUMBER.search(text))
+    if kind == "date":
+        return bool(_DATE.search(text))
+    return True
+
+
+@dataclass
+class _Sentence:
+    cand_index: int
+    start: int  # absolute offsets in the document
+    end: int
+    text: str
+    cover: float = 0.0
+    score: float = 0.0
+
+
+class IdfTable:
+    """IDF of words over the chunks of the index, looked up lazily and cached."""
+
+    def __init__(self, lexical: LexicalIndex) -> None:
+        self.lexical = lexical
+        self.n = max(lexical.count(), 1)
+        self._cache: dict[str, float] = {}
+
+    def __call__(self, words: list[str]) -> dict[str, float]:
+        missing = [w for w in words if w not in self._cache]
+        if missing:
+            for w, df in self.lexical.document_frequency(missing).items():
+                self._cache[w] = math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+        return {w: self._cache[w] for w in words}
+
+
+def _weights(words: list[str], idf: IdfTable) -> dict[str, float]:
+    """Stem -> weight (the largest IDF among the words that share the stem)."""
+    out: dict[str, float] = {}
+    for w, v in idf(list(dict.fromkeys(words))).items():
+        s = stem(w)
+        out[s] = max(out.get(s, 0.0), v)
+    return out
+
+
+def _coverage(stems: set[str], weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(v for s, v in weights.items() if s in stems) / total
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}
+
+
+class ExtractiveAnswerer:
+    def __init__(self, lexical: LexicalIndex) -> None:
+        self.idf = IdfTable(lexical)
+
+    def answer(
+        self, question: str, retrieval: Retrieval, context: str = "", k: int = 6
+    ) -> tuple[str, bool, list[Citation], list[Passage], Evidence]:
+        cands = retrieval.candidates
+        passages = [
+            Passage(c.source, c.start, c.end, c.text, c.fused, c.chunk_id) for c in cands[:k]
+        ]
+        q_weights = _weights(content_words(question), self.idf)
+        ctx_weights = {
+            s: 0.5 * v for s, v in _weights(content_words(context), self.idf).items()
+            if s not in q_weights
+        }
+        kind = expected_type(question)
+        scored = self._score(cands[: min(len(cands), 5)], q_weights, ctx_weights, kind)
+        best = scored[0] if scored else None
+        evidence = Evidence(
+            top_dense=retrieval.top_dense,
+            sentence_cover=best.cover if best else 0.0,
+            passage_cover=max(
+                (_coverage(_stems(c.text), q_weights) for c in cands[:3]), default=0.0
+            ),
+            type_ok=1.0 if best and has_type(best.text, kind) else 0.0,
+            asks_type=1.0 if kind else 0.0,
+        )
+        if best is None or answer_probability(evidence) < 0.5:
+            return NO_ANSWER, True, [], passages, evidence
+        chosen = self._choose(scored, cands)
+        text, citations = self._compose(chosen, cands)
+        return text, False, citations, passages, evidence
+
+    def _score(
+        self,
+        cands: list[Candidate],
+        q_weights: dict[str, float],
+        ctx_weights: dict[str, float],
+        kind: str | None,
+    ) -> list[_Sentence]:
+        out: list[_Sentence] = []
+        top = cands[0].fused if cands else 1.0
+        for i, c in enumerate(cands):
+            prior = c.fused / top if top > 0 else 0.0
+            for s, e, _para in sentences(c.text):
+                text = c.text[s:e]
+                if not _WORD.search(text):
+                    continue
+                stems = _stems(text)
+                cover = _coverage(stems, q_weights)
+                ctx = _coverage(stems, ctx_weights) if ctx_weights else 0.0
+                typed = 0.15 if kind and has_type(text, kind) else 0.0
+                sent = _Sentence(i, c.start + s, c.start + e, text, cover)
+                sent.score = cover + 0.3 * ctx + 0.15 * prior + typed
+                out.append(sent)
+        out.sort(key=lambda x: (-x.score, x.cand_index, x.start))
+        return out
+
+    def _choose(self, scored: list[_Sentence], cands: list[Candidate]) -> list[_Sentence]:
+        best = scored[0]
+        chosen = [best]
+        sources = {cands[best.cand_index].source}
+        for s in scored[1:]:
+            if len(chosen) >= MAX_SENTENCES:
+                break
+            if s.score < 0.8 * best.score or s.cover <= 0:
+                break
+            new_source = cands[s.cand_index].source not in sources
+            if new_source or s.score >= 0.9 * best.score:
+                chosen.append(s)
+                sources.add(cands[s.cand_index].source)
+        return chosen
+
+    def _compose(
+        self, chosen: list[_Sentence], cands: list[Candidate]
+    ) -> tuple[str, list[Citation]]:
+        numbers: dict[int, int] = {}
+        citations: list[Citation] = []
+        parts = []
+        for s in chosen:
+            c = cands[s.cand_index]
+            if s.cand_index not in numbers:
+                numbers[s.cand_index] = len(numbers) + 1
+                citations.append(
+                    Citation(numbers[s.cand_index], c.source, c.start, c.end, c.text, c.fused)
+                )
+            parts.append(f"{' '.join(s.text.split())} [{numbers[s.cand_index]}]")
+        return " ".join(parts), citations

@@ -1,0 +1,216 @@
+"""The answering service: one object the CLI, ``eval`` and the TUI all talk to.
+
+``Assistant.open`` brings the index up to date (building it when missing or
+stale), loads the model and the stores, and then ``ask`` answers questions with
+plain :mod:`assistant.models` records. A writer in another process holding the
+lock does not stop a reader: it answers from the index as it is and picks up
+the new one with :meth:`Assistant.reload_if_changed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.config import Config, make_embedder, max_file_bytes
+from assistant.errors import StoreError, StoreLocked
+from assistant.models import Answer, IndexSummary
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Status:
+    documents: int
+    chunks: int
+    store: Path
+    corpus: Path
+    chroma_url: str | None
+
+    def line(self) -> str:
+        where = self.chroma_url or str(self.store)
+        return f"{self.documents} documents, {self.chunks} passages ({where})"
+
+
+class Assistant:
+    """Answers questions about one corpus; thread-compatible for one caller at a time."""
+
+    def __init__(self, config: Config, embedder: object) -> None:
+        self.config = config
+        self.embedder = embedder
+        self.last_refresh: IndexSummary | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._vectors = None
+        self._lexical = None
+        self._retriever = None
+        self._answerer = None
+        self._manifest = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        progress: Progress | None = None,
+        wait: float = 0.0,
+        refresh: bool = True,
+        embedder: object | None = None,
+    ) -> Assistant:
+        svc = cls(config, embedder or make_embedder())
+        if refresh:
+            svc.refresh(progress=progress, wait=wait, only_if_stale=True)
+        svc._load()
+        return svc
+
+    def refresh(
+        self,
+        progress: Progress | None = None,
+        wait: float = 0.0,
+        only_if_stale: bool = False,
+        rebuild: bool = False,
+    ) -> IndexSummary | None:
+        """Bring the index up to date; with the lock held elsewhere, keep the old one."""
+        from index.build import build_index, is_current
+
+        cfg = self.config
+        if only_if_stale and not rebuild and is_current(
+            cfg.corpus, cfg.store, self.embedder.model_id, max_bytes=max_file_bytes()
+        ):
+            return None
+        try:
+            self.last_refresh = build_index(
+                cfg.corpus, cfg.store, self.embedder,  # type: ignore[arg-type]
+                chroma_url=cfg.chroma_url, collection=cfg.collection, wait=wait,
+                max_bytes=max_file_bytes(), progress=progress, rebuild=rebuild,
+            )
+        except StoreLocked:
+            if (cfg.store / "manifest.json").exists():
+                log.warning("index is being written by another process; using the current one")
+                return None
+            raise
+        if self._retriever is not None:
+            self._load()
+        return self.last_refresh
+
+    def _load(self) -> None:
+        from assistant.answer import ExtractiveAnswerer
+        from assistant.retrieve import HybridRetriever
+        from index.build import LEXICAL_FILE
+        from index.lexical import LexicalIndex
+        from index.manifest import load_manifest, manifest_stamp
+        from index.store import VectorStore
+
+        cfg = self.config
+        stamp = manifest_stamp(cfg.store)
+        manifest = load_manifest(cfg.store)
+        if manifest is None:
+            raise StoreError(
+                f"No index at '{cfg.store}'.", "Run 'assistant index' first."
+            )
+        if manifest.model_id != self.embedder.model_id:
+            raise StoreError(
+                f"The index at '{cfg.store}' was built with another embedding model "
+                f"({manifest.model_id}).",
+                "Run 'assistant index --rebuild'.",
+            )
+        self.embedder.load()  # type: ignore[attr-defined]
+        if self._lexical is not None:
+            self._lexical.close()
+        if self._vectors is not None and not cfg.chroma_url:
+            _forget_chroma_clients()  # a reopened client sees another process's writes
+        self._vectors = VectorStore(cfg.store, manifest.collection, cfg.chroma_url)
+        self._lexical = LexicalIndex(cfg.store / LEXICAL_FILE)
+        self._retriever = HybridRetriever(self.embedder, self._vectors, self._lexical)
+        self._answerer = ExtractiveAnswerer(self._lexical)
+        self._manifest = manifest
+        self._stamp = stamp
+
+    def reload_if_changed(self) -> bool:
+        """Pick up an index another process has finished writing; True if reloaded."""
+        from index.manifest import is_dirty, manifest_stamp
+
+        stamp = manifest_stamp(self.config.store)
+        if stamp == self._stamp or is_dirty(self.config.store):
+            return False
+        self._load()
+        return True
+
+    def close(self) -> None:
+        if self._lexical is not None:
+            self._lexical.close()
+            self._lexical = None
+
+    # -- queries -----------------------------------------------------------
+
+    def status(self) -> Status:
+        m = self._manifest
+        return Status(
+            documents=len(m.documents) if m else 0,
+            chunks=m.chunk_count() if m else 0,
+            store=self.config.store,
+            corpus=self.config.corpus,
+            chroma_url=self.config.chroma_url,
+        )
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
+        from assistant.answer import validate_question
+
+        t0 = time.perf_counter()
+        q = validate_question(question)
+        context = " ".join(
+            h for h in (_safe_history(x) for x in history[-2:]) if h
+        )
+        k = k or self.config.k
+        retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
+        t1 = time.perf_counter()
+        text, abstained, citations, passages, _ev = self._answerer.answer(  # type: ignore[union-attr]
+            q, retrieval, context=context, k=k
+        )
+        t2 = time.perf_counter()
+        return Answer(
+            question=q,
+            text=text,
+            abstained=abstained,
+            citations=tuple(citations),
+            passages=tuple(passages),
+            timings_ms={
+                "retrieve": (t1 - t0) * 1000,
+                "answer": (t2 - t1) * 1000,
+                "total": (t2 - t0) * 1000,
+            },
+        )
+
+    def document_text(self, source: str) -> str:
+        """The text of a corpus file exactly as citations index it."""
+        from index.load import read_text
+
+        root = self.config.corpus.resolve()
+        path = (root / source).resolve()
+        if not path.is_relative_to(root):
+            raise StoreError(f"'{source}' is not a document of this corpus.")
+        try:
+            return read_text(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"Cannot open '{source}' ({exc}).") from exc
+
+
+def _safe_history(text: str) -> str:
+    from assistant.answer import MAX_QUESTION_CHARS
+    from assistant.textsafe import clean_question
+
+    return clean_question(str(text))[:MAX_QUESTION_CHARS]
+
+
+def _forget_chroma_clients() -> None:
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+    except Exception:  # pragma: no cover - internal API; a stale view is the fallback
+        log.debug("could not clear Chroma's client cache", exc_info=True)
