@@ -20,3 +20,18 @@ def printable(text: str) -> str:
 def clean_question(text: str) -> str:
     """A question with control characters turned into spaces and runs of space folded."""
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>!&~|#])")
+_MD_LINE_START = re.compile(r"^([-+=]|\d+[.)])", re.MULTILINE)
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as Markdown that renders literally: no emphasis, links, HTML or blocks.
+
+    Untrusted document text and questions go through this before they are put
+    into Markdown, so ``**x**``, ``[a](b)`` or ``<b>`` in an article show as typed.
+    """
+    text = "\n".join(line.lstrip(" \t") for line in printable(text).split("\n"))
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
