@@ -1,0 +1,238 @@
+"""Shared fixtures: an isolated user data folder, the seed corpus, the real embedder.
+
+The suite never needs anything outside the repository: the corpus is the
+project's ``seeds/`` (copied into a temporary folder) or text generated here,
+and the model is the one bundled in the installed wheels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS = PROJECT_ROOT / "seeds"
+
+# Everything the assistant reads from the environment; the tests set what they need.
+_ASSISTANT_ENV = (
+    "ASSISTANT_CORPUS",
+    "ASSISTANT_STORE",
+    "ASSISTANT_CHROMA_URL",
+    "ASSISTANT_CHROMA_TOKEN",
+    "ASSISTANT_MAX_FILE_MB",
+    "ASSISTANT_EMBED_MODEL",
+    "ASSISTANT_EMBED_TOKENIZER",
+    "ASSISTANT_LOG",
+)
+
+
+@pytest.fixture(autouse=True)
+def assistant_home(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the per-user data folder at a temporary one, so no test writes the real one."""
+    home = tmp_path_factory.mktemp("assistant-home")
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    for name in _ASSISTANT_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def read_file_text(path: Path) -> str:
+    """The text of a file exactly as citation offsets index it (see the DESIGN contract)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        return fh.read()
+
+
+@pytest.fixture(scope="session")
+def file_text() -> Callable[[Path], str]:
+    return read_file_text
+
+
+@pytest.fixture(scope="session")
+def seed_files() -> list[Path]:
+    files = sorted(SEEDS.glob("*.txt"))
+    assert len(files) == 3, f"expected the three seed articles in {SEEDS}"
+    return files
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, seed_files: list[Path]) -> Path:
+    """A private copy of the seed articles that a test may edit."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for f in seed_files:
+        shutil.copy2(f, root / f.name)
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+# -- the embedding model -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    """The real bundled model, loaded once for the whole session."""
+    from index.embed import OnnxEmbedder
+
+    return OnnxEmbedder().load()
+
+
+class CountingEmbedder:
+    """Delegates to the real embedder and records every text it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.calls: list[list[str]] = []
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def load(self) -> CountingEmbedder:
+        self.inner.load()
+        return self
+
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None):
+        self.calls.append(list(texts))
+        return self.inner.embed_documents(texts, progress=progress)
+
+    def embed_query(self, text: str):
+        self.calls.append([text])
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def counting_embedder(embedder: Any) -> CountingEmbedder:
+    return CountingEmbedder(embedder)
+
+
+# -- running the CLI -------------------------------------------------------------
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The current environment (with the test's ASSISTANT_HOME) plus the project on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m assistant ARGS`` in a fresh process, as a user would."""
+
+    def run(*args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "assistant", *args],
+            cwd=tmp_path,
+            env=subprocess_env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture
+def run_python(tmp_path: Path) -> Callable[[str], subprocess.CompletedProcess[str]]:
+    """Run a Python snippet in a fresh interpreter (for import checks and independent reads)."""
+
+    def run(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+_READ_CHROMA = """
+import json, sys
+import chromadb
+from chromadb.config import Settings
+client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
+out = {}
+for col in client.list_collections():
+    c = client.get_collection(col.name)
+    got = c.get(include=["documents", "metadatas"])
+    out[col.name] = {"ids": got["ids"], "documents": got["documents"],
+                     "metadatas": got["metadatas"], "count": c.count()}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture
+def chroma_on_disk() -> Callable[[Path], dict[str, dict[str, Any]]]:
+    """What a brand-new process finds in ``<store>/chroma``: {collection: ids, docs, metas}.
+
+    A Chroma client caches its view per process, so only a fresh process shows what
+    really is on disk.
+    """
+
+    def read(store: Path) -> dict[str, dict[str, Any]]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _READ_CHROMA, str(store / "chroma")],
+            env=subprocess_env(), capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    return read
+
+
+# -- guarding against hangs --------------------------------------------------------
+
+
+def call_with_timeout(fn: Callable[[], Any], seconds: float,
+                      on_timeout: Callable[[], None] | None = None) -> Any:
+    """Run ``fn`` in a daemon thread; fail the test (not hang it) if it takes too long."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # re-raised in the test's thread
+            result["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        if on_timeout is not None:
+            on_timeout()
+            t.join(5)
+        pytest.fail(f"{getattr(fn, '__name__', fn)!s} did not finish within {seconds}s (hang)")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+@pytest.fixture
+def no_hang() -> Iterator[Callable[..., Any]]:
+    yield call_with_timeout
