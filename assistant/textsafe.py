@@ -22,7 +22,8 @@ def clean_question(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>!&~|#])")
+# ``_`` inside a word cannot start emphasis in CommonMark, so file names stay readable.
+_MD_INLINE = re.compile(r"([\\`*\[\]<>!&~|#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _MD_LINE_START = re.compile(r"^([-+=]|\d+[.)])", re.MULTILINE)
 
 
@@ -31,7 +32,8 @@ def escape_markdown(text: str) -> str:
 
     Untrusted document text and questions go through this before they are put
     into Markdown, so ``**x**``, ``[a](b)`` or ``<b>`` in an article show as typed.
+    Indentation after a line break is dropped (it would start a code block); the
+    text's very start is kept, as it may continue a line, so strip it if it starts one.
     """
-    text = "\n".join(line.lstrip(" \t") for line in printable(text).split("\n"))
-    text = _MD_INLINE.sub(r"\\\1", text)
+    text = _MD_INLINE.sub(r"\\\1", re.sub(r"\n[ \t]+", "\n", printable(text)))
     return _MD_LINE_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)

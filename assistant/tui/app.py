@@ -1,0 +1,267 @@
+"""The chat app: a thin shell that owns the service, the conversation store and the palette.
+
+:func:`make_app` is the one factory the CLI and the tests both use; the answering
+service comes from ``service_factory`` and is opened in a worker thread after the
+first paint, so the screen appears at once and the person can type while the
+model and index load (or get built, with progress in the status line).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from assistant.config import Config
+from assistant.conversation import ConversationError, ConversationStore, export_markdown
+from assistant.errors import AssistantError
+from assistant.tui.backend import Backend, ServiceFactory, open_assistant
+from assistant.tui.commands import ChatCommands
+from assistant.tui.messages import IndexProgress, ServiceFailed, ServiceReady
+from assistant.tui.render import one_line
+from assistant.tui.screens.chat import ChatScreen
+from assistant.tui.widgets.status_line import ServiceState
+
+log = logging.getLogger(__name__)
+StoreFactory = Callable[[], ConversationStore]
+TIMINGS_ENV = "ASSISTANT_TUI_TIMINGS"  # benchmarks: append paint/ready times, quit when ready
+
+
+class ChatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Research assistant"
+    COMMANDS = App.COMMANDS | {ChatCommands}
+    BINDINGS = [Binding("f1", "help", "Help")]
+
+    service_state: reactive[ServiceState] = reactive(ServiceState, init=False)
+
+    def __init__(self, config: Config, service_factory: ServiceFactory,
+                 store_factory: StoreFactory, timings: Path | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.backend = Backend(config, service_factory)
+        self.store_factory = store_factory
+        self.store = ConversationStore.in_memory()
+        self.corpus_name = config.corpus.name or str(config.corpus)
+        self.timings = timings
+
+    def get_default_screen(self) -> Screen[Any]:
+        return ChatScreen()
+
+    @property
+    def chat(self) -> ChatScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, ChatScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        self._mark("mount")
+        self.call_after_refresh(self._mark, "paint")
+        self._open_store()
+        self.load_service()
+
+    def on_unmount(self) -> None:
+        self.store.close()
+
+    def _mark(self, event: str) -> None:
+        """Record when the screen first painted and when the service got ready."""
+        log.info("chat %s", event)
+        if self.timings is not None:
+            with self.timings.open("a") as fh:
+                fh.write(json.dumps({"event": event, "t": time.time()}) + "\n")
+
+    def _open_store(self) -> None:
+        try:
+            self.store = self.store_factory()
+        except AssistantError as exc:
+            self.show_error(exc, title="Conversations will not be saved")
+            return
+        if self.store.notice:
+            self.notify(self.store.notice, title="Conversation history", severity="warning",
+                        timeout=15, markup=False)
+
+    # -- the service -------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="service", exit_on_error=False)
+    def load_service(self, rebuild: bool = False) -> None:
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if done >= total or now - last > 0.1:
+                last = now
+                self.post_message(IndexProgress(done, total))
+
+        try:
+            service = self.backend.load(progress, rebuild)
+            status = service.status()
+        except AssistantError as exc:
+            self.post_message(ServiceFailed(exc))
+            return
+        self.post_message(ServiceReady(status, rebuild))
+
+    def reindex(self, rebuild: bool = False) -> None:
+        self.service_state = ServiceState("indexing", "rebuilding…" if rebuild else "checking…")
+        self.load_service(rebuild)
+
+    def on_index_progress(self, message: IndexProgress) -> None:
+        self.service_state = ServiceState("indexing",
+                                          f"{message.done}/{message.total} passages embedded")
+
+    def on_service_ready(self, message: ServiceReady) -> None:
+        status = message.status
+        self.service_state = ServiceState(
+            "ready", f"{status.documents} documents, {status.chunks} passages"
+                     f" · corpus {self.corpus_name}")
+        self.chat.on_service_ready_for_chat()
+        summary = getattr(self.backend.service, "last_refresh", None)
+        skipped = getattr(summary, "skipped", ())
+        if skipped:
+            names = ", ".join(f"{s} ({why})" for s, why in skipped[:3])
+            more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            self.notify(f"Skipped {names}{more}.", title="Some files were not indexed",
+                        severity="warning", markup=False, timeout=10)
+        if message.rebuilt:
+            self.notify("The index was rebuilt.", timeout=4)
+        self._mark("ready")
+        if self.timings is not None:
+            self.exit()
+
+    def on_service_failed(self, message: ServiceFailed) -> None:
+        error = message.error
+        self.service_state = ServiceState(
+            "error", one_line(error.message, 70) + " · Ctrl+P › Rebuild index")
+        self.show_error(error, title="Index not loaded",
+                        then="Then choose “Re-index documents” in the command palette (Ctrl+P).")
+        self._mark("failed")
+        if self.timings is not None:
+            self.exit(return_code=1)
+
+    def show_error(self, error: AssistantError, title: str = "Error", then: str = "") -> None:
+        """An :class:`AssistantError` as a notification: what went wrong and what to do."""
+        text = "\n".join(x for x in (error.message, error.hint or "", then) if x)
+        self.notify(text, title=title, severity="error", timeout=12, markup=False)
+
+    # -- actions (palette and keys) ----------------------------------------
+
+    def chat_action(self, name: str) -> Callable[[], Any]:
+        """A palette command that returns to the chat screen and runs one of its actions."""
+        async def run() -> None:
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
+            await self.run_action(name, self.chat)
+        return run
+
+    def action_help(self) -> None:
+        from assistant.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_rename_conversation(self) -> None:
+        from assistant.tui.screens.prompt import PromptScreen
+
+        cid = self.chat.conversation_id
+        info = self.store.get(cid) if cid is not None else None
+        if cid is None or info is None:
+            self.notify("Ask a question first: a conversation is saved with its first question.",
+                        severity="warning")
+            return
+
+        def renamed(title: str | None) -> None:
+            if title:
+                try:
+                    self.store.rename(cid, title)
+                except ConversationError as exc:
+                    self.show_error(exc)
+                    return
+                self.conversation_renamed(cid, title)
+
+        self.push_screen(PromptScreen("Rename conversation", info.title), renamed)
+
+    def conversation_renamed(self, conversation_id: int, title: str) -> None:
+        if self.chat.conversation_id == conversation_id:
+            self.chat.sub_title = title
+
+    def conversation_deleted(self, conversation_id: int) -> None:
+        if self.chat.conversation_id == conversation_id:
+            self.run_worker(self.chat.new_conversation(), group="load-chat")
+
+    def export_conversation(self, conversation_id: int | None) -> None:
+        from assistant.tui.screens.prompt import PromptScreen
+
+        info = self.store.get(conversation_id) if conversation_id is not None else None
+        if conversation_id is None or info is None:
+            self.notify("Nothing to export yet: ask a question first.", severity="warning")
+            return
+        slug = "-".join("".join(c if c.isalnum() else " " for c in info.title).split())[:40]
+        default = Path.cwd() / f"{slug.lower() or 'conversation'}-{conversation_id}.md"
+
+        def chosen(target: str | None) -> None:
+            if not target:
+                return
+            path = Path(target).expanduser()
+            try:
+                text = export_markdown(info.title, self.store.turns(conversation_id))
+                path.write_text(text, encoding="utf-8")
+            except (OSError, AssistantError) as exc:
+                message = exc.message if isinstance(exc, AssistantError) else str(exc)
+                self.show_error(AssistantError(f"Could not export to '{path}' ({message})."))
+                return
+            self.notify(f"Exported to {path}", title="Exported", markup=False)
+
+        self.push_screen(PromptScreen("Export the conversation to Markdown", str(default),
+                                      "Enter to write the file · Esc to cancel"), chosen)
+
+
+def make_app(config: Config, service_factory: ServiceFactory | None = None,
+             store_factory: StoreFactory | None = None) -> ChatApp:
+    """The chat over ``config``; tests pass their own factories, the CLI the defaults."""
+    timings = os.environ.get(TIMINGS_ENV)
+    return ChatApp(
+        config,
+        service_factory or open_assistant,
+        store_factory or ConversationStore.open,
+        Path(timings) if timings else None,
+    )
+
+
+def _log_to_file() -> None:
+    """Nothing may print while the TUI runs: send log records to a file instead."""
+    from assistant.config import user_home
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler):
+            root.removeHandler(handler)
+    try:
+        folder = user_home() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(folder / "chat.log", encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def run_chat(config: Config) -> int:
+    """``assistant`` / ``assistant chat``: run the chat until the person quits."""
+    _log_to_file()
+    app = make_app(config)
+    try:
+        app.run()
+    finally:
+        app.backend.close()
+    return app.return_code or 0

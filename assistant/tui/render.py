@@ -1,0 +1,110 @@
+"""Turning untrusted text into something safe to show, without losing offsets.
+
+Documents and questions may hold Rich markup (``[bold red]``), Markdown, ANSI
+escapes or control characters. They only ever reach the screen as
+:class:`~textual.content.Content` built from plain strings (never parsed as
+markup), as escaped Markdown, and after :func:`assistant.textsafe.printable`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from textual.content import Content
+
+from assistant.models import Answer, Citation, Passage
+from assistant.textsafe import escape_markdown, printable
+
+MARKER = re.compile(r"\[(\d+)\]")
+_SPECIAL = re.compile(r"\r\n?|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> Content:
+    """``text`` as literal content: markup is not parsed, control characters are shown."""
+    return Content(printable(text))
+
+
+def one_line(text: str, limit: int) -> str:
+    """A single printable line of at most ``limit`` characters."""
+    line = " ".join(printable(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer as Markdown: its text escaped, each ``[n]`` a link to citation n."""
+    cited = {c.n for c in answer.citations}
+    parts: list[str] = []
+    pos = 0
+    text = answer.text.strip()
+    for m in MARKER.finditer(text):
+        if int(m.group(1)) not in cited:
+            continue
+        parts.append(escape_markdown(text[pos:m.start()]))
+        parts.append(f"[\\[{m.group(1)}\\]](cite:{m.group(1)})")
+        pos = m.end()
+    parts.append(escape_markdown(text[pos:]))
+    return "".join(parts)
+
+
+def source_label(item: Citation | Passage, index: int, width: int = 76) -> Content:
+    """Two lines for a citation or passage: where it is, then how it starts."""
+    tag = f"[{item.n}]" if isinstance(item, Citation) else f"{index + 1}."
+    head = Content.assemble(
+        (tag, "bold"), " ", plain(item.source), (f"  chars {item.start}-{item.end}", "dim")
+    )
+    quote = Content.assemble("    ", ("“" + one_line(item.text, width) + "”", "italic"))
+    return Content.assemble(head, "\n", quote)
+
+
+def answer_as_text(answer: Answer) -> str:
+    """The answer and its citations as plain text, for the clipboard."""
+    lines = [answer.text.strip()]
+    if answer.citations:
+        lines.append("")
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {c.source}, chars {c.start}-{c.end}")
+            lines += [f"> {line}" for line in c.text.splitlines() if line.strip()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Display:
+    """A document made printable, with ``offsets[i]`` = display index of file index ``i``."""
+
+    text: str
+    offsets: list[int]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        n = len(self.offsets) - 1
+        return self.offsets[max(0, min(start, n))], self.offsets[max(0, min(end, n))]
+
+
+def display_text(text: str) -> Display:
+    """Show ``text`` literally: CRLF/CR become newlines, control characters visible escapes."""
+    out: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    size = 0
+    for m in _SPECIAL.finditer(text):
+        run = text[pos:m.start()]
+        offsets.extend(range(size, size + len(run)))
+        out.append(run)
+        size += len(run)
+        token = m.group(0)
+        if token[0] == "\r":  # a line break; the \r of \r\n takes no room
+            offsets.extend([size] * len(token))
+            out.append("\n")
+            size += 1
+        else:
+            shown = printable(token)
+            offsets.append(size)
+            out.append(shown)
+            size += len(shown)
+        pos = m.end()
+    run = text[pos:]
+    offsets.extend(range(size, size + len(run)))
+    out.append(run)
+    size += len(run)
+    offsets.append(size)
+    return Display("".join(out), offsets)

@@ -1,0 +1,58 @@
+"""The keys, in one place (F1, or "Help" in the command palette)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("Chat", [
+        ("Enter", "send the question"),
+        ("Up / Down", "recall earlier questions"),
+        ("Esc", "cancel the question being answered"),
+        ("Tab", "jump to the newest answer's sources (again: back to the question box)"),
+        ("Shift+Tab", "from sources: the previous answer's sources"),
+        ("Enter / click", "on a source: open the passage in its article"),
+        ("PgUp / PgDn", "scroll the conversation"),
+        ("Ctrl+Y", "copy the answer with its citations"),
+    ]),
+    ("Source viewer", [
+        ("n / p", "next / previous citation of the same answer"),
+        ("y", "copy the passage"),
+        ("Esc / q", "back to the chat"),
+    ]),
+    ("Conversations", [
+        ("Ctrl+N", "new conversation"),
+        ("Ctrl+O", "open a saved conversation (rename with r, delete with d)"),
+        ("Ctrl+S", "export the conversation to Markdown"),
+        ("Ctrl+B", "show or hide the sources panel"),
+        ("Ctrl+P", "command palette: all of the above, plus re-index"),
+        ("Ctrl+Q", "quit"),
+    ]),
+]
+
+
+def help_text() -> Content:
+    parts: list[str | tuple[str, str]] = []
+    for section, keys in KEYS:
+        parts += [(section, "bold underline"), "\n"]
+        for key, what in keys:
+            parts += [(f"  {key:<14}", "bold"), what, "\n"]
+        parts.append("\n")
+    parts.append(("Answers come only from the documents; [n] marks the passage a sentence "
+                  "rests on. When the documents do not answer, the nearest passages are "
+                  "listed instead, marked as not being evidence.", "italic"))
+    return Content.assemble(*parts)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,f1", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Static("Keys", classes="dialog-title")
+            yield Static(help_text())

@@ -1,0 +1,60 @@
+"""An answer: its text as (escaped) Markdown with clickable [n], then its sources."""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown, Static
+
+from assistant.models import Answer
+from assistant.tui.messages import OpenSource
+from assistant.tui.render import answer_markdown
+from assistant.tui.widgets.source_list import SourceList
+
+
+def safe_parser() -> MarkdownIt:
+    """CommonMark without raw HTML or autolinks: the answer text is escaped anyway."""
+    return MarkdownIt("commonmark", {"html": False})
+
+
+class AnswerView(Vertical):
+    """Keeps its :class:`Answer` so copy and export use the data, not the screen."""
+
+    def __init__(self, answer: Answer, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.answer = answer
+        if answer.abstained:
+            self.add_class("-abstained")
+
+    def compose(self) -> ComposeResult:
+        answer = self.answer
+        yield Markdown(answer_markdown(answer), parser_factory=safe_parser, open_links=False)
+        if answer.citations:
+            yield Static("Sources · Tab to reach them, Enter opens the passage",
+                         classes="sources-title")
+            yield SourceList(answer.citations, "citation", answer.question)
+        elif answer.passages:
+            yield Static("Nearest passages · not evidence for an answer",
+                         classes="sources-title -nearest")
+            yield SourceList(answer.passages[:3], "passage", answer.question,
+                             classes="-nearest")
+
+    @property
+    def sources(self) -> SourceList | None:
+        found = self.query(SourceList)
+        return found.first() if found else None
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        """A click on an ``[n]`` marker opens citation n."""
+        event.stop()
+        href = event.href
+        if not href.startswith("cite:"):
+            return
+        numbers = [c.n for c in self.answer.citations]
+        try:
+            index = numbers.index(int(href[5:]))
+        except ValueError:
+            return
+        self.post_message(OpenSource(self.answer.citations, index, "citation",
+                                     self.answer.question))
