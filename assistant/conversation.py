@@ -352,19 +352,19 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
             continue
         labels = {c.n: footnote + k for k, c in enumerate(answer.citations, 1)}
         footnote += len(answer.citations)
-        out += [_with_footnotes(answer.text, labels), ""]
+        out += [_with_footnotes(answer.text.strip(), labels), ""]
         for c in answer.citations:
             out.append(f"[^{labels[c.n]}]: {escape_markdown(c.source)}, "
                        f"chars {c.start}-{c.end}")
             out.append("")
-            out += ["    > " + escape_markdown(line) if line.strip() else "    >"
+            out += ["    > " + escape_markdown(line.strip()) if line.strip() else "    >"
                     for line in c.text.splitlines()]
             out.append("")
         if answer.abstained and answer.passages:
             out += ["Nearest passages (not evidence for an answer):", ""]
             for p in answer.passages[:3]:
                 out.append(f"- {escape_markdown(p.source)}, chars {p.start}-{p.end}")
-                out += ["  > " + escape_markdown(line) for line in p.text.splitlines()
+                out += ["  > " + escape_markdown(line.strip()) for line in p.text.splitlines()
                         if line.strip()]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
