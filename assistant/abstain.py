@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True, slots=True)
 class Evidence:
     top_dense: float
-    sentence_cover: float
+    sentence_cover: float  # of the question's weighted content, by the best sentence
+    answer_cover: float  # ... by all the sentences of the answer together
     passage_cover: float
     type_ok: float
     asks_type: float
@@ -26,6 +27,7 @@ class Evidence:
         return [
             self.top_dense,
             self.sentence_cover,
+            self.answer_cover,
             self.passage_cover,
             self.asks_type * (1.0 - self.type_ok),
         ]
@@ -35,7 +37,7 @@ class Evidence:
 
 
 # Fitted weights: intercept, then one per feature of Evidence.features().
-WEIGHTS = (-7.0, 9.0, 3.0, 2.0, -3.0)
+WEIGHTS = (-7.0, 9.0, 3.0, 0.0, 2.0, -3.0)
 
 
 def answer_probability(ev: Evidence, weights: tuple[float, ...] = WEIGHTS) -> float:

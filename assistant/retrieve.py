@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ from index.lexical import LexicalIndex
 from index.store import VectorStore
 
 RRF_K = 60  # the constant of Cormack et al.; also LlamaIndex's default
+FUSIONS = ("rrf", "scores")
+DEFAULT_FUSION = "scores"
 
 
 @dataclass
@@ -82,10 +84,19 @@ def _llama_embedding(embedder: Embedder) -> Any:
 class HybridRetriever:
     """Dense + lexical retrieval over one index, fused with weighted RRF."""
 
-    def __init__(self, embedder: Embedder, vectors: VectorStore, lexical: LexicalIndex) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        vectors: VectorStore,
+        lexical: LexicalIndex,
+        fusion: str = DEFAULT_FUSION,
+    ) -> None:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}")
+        self.fusion = fusion
         self.embedder = embedder
         self.vectors = vectors
         self.lexical = lexical
@@ -119,40 +130,49 @@ class HybridRetriever:
         k: int,
         context: str = "",
         query_vec: np.ndarray | None = None,
+        use: tuple[str, ...] = ("dense", "bm25"),
     ) -> Retrieval:
         """Best ``k`` chunks for ``question``; ``context`` (earlier turns) steers, weaker.
 
         Lists fused: dense(question) and BM25(question) at weight 1; with context,
         dense(context + question) and BM25(context + question) at weight 0.5, so an
         elliptical follow-up finds the passages of the earlier turn's subject.
+        ``use`` selects the retrievers (both by default; one alone for comparisons).
         """
         depth = max(k * 3, 20)
         qv = query_vec if query_vec is not None else self.embedder.embed_query(question)
-        lists: list[tuple[str, float, list[Candidate] | list[tuple[str, float]]]] = [
-            ("dense", 1.0, self.dense(qv, question, depth)),
-            ("bm25", 1.0, self.lexical_search(question, depth)),
-        ]
+        dense_hits = self.dense(qv, question, depth)
+        top_dense = max((c.dense or -1.0 for c in dense_hits), default=-1.0)
+        lists: list[tuple[str, float, Sequence[Any]]] = []
+        if "dense" in use:
+            lists.append(("dense", 1.0, dense_hits))
+        if "bm25" in use:
+            lists.append(("bm25", 1.0, self.lexical_search(question, depth)))
         if context:
             combined = f"{context} {question}"
-            cv = self.embedder.embed_query(combined)
-            lists.append(("dense_ctx", 0.5, self.dense(cv, combined, depth)))
-            lists.append(("bm25_ctx", 0.5, self.lexical_search(combined, depth)))
-        dense_hits = lists[0][2]
-        top_dense = max((c.dense or -1.0 for c in dense_hits), default=-1.0)  # type: ignore[union-attr]
-        return Retrieval(fuse(lists, k, self.lexical), top_dense)
+            if "dense" in use:
+                cv = self.embedder.embed_query(combined)
+                lists.append(("dense_ctx", 0.5, self.dense(cv, combined, depth)))
+            if "bm25" in use:
+                lists.append(("bm25_ctx", 0.5, self.lexical_search(combined, depth)))
+        fused = fuse(lists, k, self.lexical) if self.fusion == "rrf" else fuse_scores(
+            lists, k, self.lexical
+        )
+        return Retrieval(fused, top_dense)
 
 
-def fuse(
-    lists: Sequence[tuple[str, float, Sequence[Any]]], k: int, lexical: LexicalIndex
-) -> list[Candidate]:
-    """Weighted reciprocal rank fusion; keeps each list's raw score on the candidate."""
+def _collect(
+    lists: Sequence[tuple[str, float, Sequence[Any]]],
+) -> tuple[dict[str, Candidate], list[str]]:
+    """Pool the candidates of every list, keeping each one's raw scores and ranks."""
     pool: dict[str, Candidate] = {}
     need_text: list[str] = []
-    for name, weight, items in lists:
+    for name, _weight, items in lists:
         for rank, item in enumerate(items, start=1):
             if isinstance(item, Candidate):
-                cid = item.chunk_id
-                cand = pool.setdefault(cid, item)
+                cand = pool.get(item.chunk_id)
+                if cand is None:
+                    cand = pool[item.chunk_id] = replace(item, dense=None, ranks={})
                 if name == "dense":
                     cand.dense = item.dense
             else:
@@ -164,15 +184,56 @@ def fuse(
                 if name == "bm25":
                     cand.bm25 = score
             cand.ranks[name] = rank
-            cand.fused += weight / (RRF_K + rank)
-    if need_text:
-        rows = lexical.get(need_text)
-        for cid in need_text:
-            row = rows.get(cid)
-            if row is None:  # in BM25 but not in the chunk table: skip rather than guess
-                pool.pop(cid, None)
-                continue
-            c = pool[cid]
-            c.source, c.start, c.end, c.text = row.source, row.start, row.end, row.text
+    return pool, need_text
+
+
+def _hydrate(pool: dict[str, Candidate], need_text: list[str], lexical: LexicalIndex) -> None:
+    """Fill in text and offsets of chunks only the lexical side returned."""
+    if not need_text:
+        return
+    rows = lexical.get(need_text)
+    for cid in need_text:
+        row = rows.get(cid)
+        if row is None:  # in BM25 but not in the chunk table: skip rather than guess
+            pool.pop(cid, None)
+            continue
+        c = pool[cid]
+        c.source, c.start, c.end, c.text = row.source, row.start, row.end, row.text
+
+
+def fuse_scores(
+    lists: Sequence[tuple[str, float, Sequence[Any]]], k: int, lexical: LexicalIndex
+) -> list[Candidate]:
+    """Weighted sum of each list's score: cosine for dense, BM25 / best BM25 for lexical.
+
+    Unlike RRF this keeps how far ahead the leader is, which matters when one
+    retriever is sure and the other is guessing.
+    """
+    pool, need_text = _collect(lists)
+    for _name, weight, items in lists:
+        if not items:
+            continue
+        if isinstance(items[0], Candidate):
+            for c in items:
+                pool[c.chunk_id].fused += weight * (c.dense or 0.0)
+        else:
+            top = max(s for _cid, s in items) or 1.0
+            for cid, s in items:
+                pool[cid].fused += weight * s / top
+    _hydrate(pool, need_text, lexical)
+    ranked = sorted(pool.values(), key=lambda c: (-c.fused, c.source, c.start))
+    return ranked[:k]
+
+
+def fuse(
+    lists: Sequence[tuple[str, float, Sequence[Any]]], k: int, lexical: LexicalIndex
+) -> list[Candidate]:
+    """Weighted reciprocal rank fusion; keeps each list's raw score on the candidate."""
+    pool, need_text = _collect(lists)
+    for name, weight, items in lists:
+        for rank, item in enumerate(items, start=1):
+            cid = item.chunk_id if isinstance(item, Candidate) else item[0]
+            pool[cid].fused += weight / (RRF_K + rank)
+    _hydrate(pool, need_text, lexical)
     ranked = sorted(pool.values(), key=lambda c: (-c.fused, c.source, c.start))
     return ranked[:k]

@@ -74,7 +74,13 @@ def _open_stores(
         for suffix in ("-wal", "-shm"):
             (store / (LEXICAL_FILE + suffix)).unlink(missing_ok=True)
         if not chroma_url:
-            shutil.rmtree(store / "chroma", ignore_errors=True)
+            try:
+                vectors = VectorStore(store, collection, None)
+                vectors.wipe()
+            except StoreError:  # too damaged to open: start from nothing
+                shutil.rmtree(store / "chroma", ignore_errors=True)
+                vectors = VectorStore(store, collection, None)
+            return vectors, LexicalIndex(store / LEXICAL_FILE)
     vectors = VectorStore(store, collection, chroma_url)
     lexical = LexicalIndex(store / LEXICAL_FILE)
     return vectors, lexical
@@ -148,6 +154,8 @@ def _refresh(
             lexical.clear()
             if not vectors.url:
                 vectors.drop()
+                if manifest.collection != collection:
+                    vectors.delete_collection(manifest.collection)  # no stale vectors left
         manifest = Manifest(embedder.model_id, chunking, collection)
 
     # Anything the manifest does not vouch for is checked against the stores:

@@ -24,6 +24,8 @@ _LINEBREAK = re.compile(r"\r\n|[\n\r\u2028\u2029\x85]")
 _PARAGRAPH = re.compile(r"(?:\r\n|[\n\r\u2028\u2029\x85])[^\S\r\n\u2028\u2029\x85]*"
                         r"(?:\r\n|[\n\r\u2028\u2029\x85])")
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
+_LONG_TOKEN_CHARS = 400  # a longer run without spaces (a URL, base64) is cut into slices
+_LONG_TOKEN = re.compile(r"\w{401,}")  # longer than _LONG_TOKEN_CHARS
 # Words after which a full stop rarely ends a sentence. This only affects where
 # sentences are cut, never what is retrieved or answered.
 _ABBREVIATIONS = frozenset(
@@ -40,7 +42,7 @@ class ChunkParams:
     min_tokens: int = 60
     target_tokens: int = 110
     max_tokens: int = 200
-    version: int = 1
+    version: int = 2
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -117,46 +119,48 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
     return spans
 
 
-def _split_long(text: str, start: int, end: int, max_tokens: int) -> Iterator[tuple[int, int]]:
-    """Cut an over-long sentence into pieces of at most ``max_tokens`` tokens."""
+def _split_long(
+    text: str, start: int, end: int, max_tokens: int
+) -> Iterator[tuple[int, int, bool]]:
+    """Cut an over-long sentence into pieces of at most ``max_tokens`` tokens.
+
+    Yields ``(start, end, is_slice)``; a token longer than ``_LONG_TOKEN_CHARS``
+    (a URL, base64) is cut into slices of that many characters, each a passage.
+    """
     piece_start = start
     count = 0
     last_end = start
     for m in _TOKEN.finditer(text, start, end):
-        if count >= max_tokens:
+        long = m.end() - m.start() > _LONG_TOKEN_CHARS
+        if count >= max_tokens or (long and count):
             s, e = _trim(text, piece_start, last_end)
             if s < e:
-                yield s, e
-            piece_start = m.start()
-            count = 0
-        # Tokens without spaces (a URL, base64) still get cut every few hundred chars.
-        if m.end() - m.start() > 400:
-            for cut in range(m.start(), m.end(), 400):
-                s, e = _trim(text, piece_start, cut)
-                if s < e:
-                    yield s, e
-                piece_start = cut
-            count = 1
+                yield s, e, False
+            piece_start, count = m.start(), 0
+        if long:
+            for cut in range(m.start(), m.end(), _LONG_TOKEN_CHARS):
+                yield cut, min(cut + _LONG_TOKEN_CHARS, m.end()), True
+            piece_start = m.end()
         else:
             count += 1
         last_end = m.end()
     s, e = _trim(text, piece_start, end)
     if s < e:
-        yield s, e
+        yield s, e, False
 
 
 def chunk_text(text: str, params: ChunkParams | None = None) -> list[Chunk]:
     """Split ``text`` into passages (see the module docstring for the guarantees)."""
     p = params or ChunkParams()
     begin = 1 if text.startswith("\ufeff") else 0
-    units: list[tuple[int, int, bool, int]] = []
+    units: list[tuple[int, int, bool, int, bool]] = []  # start, end, paragraph, tokens, slice
     for s, e, para in sentences(text, begin):
         n = count_tokens(text[s:e])
-        if n <= p.max_tokens:
-            units.append((s, e, para, n))
+        if n <= p.max_tokens and not _LONG_TOKEN.search(text, s, e):
+            units.append((s, e, para, n, False))
         else:
-            for i, (ps, pe) in enumerate(_split_long(text, s, e, p.max_tokens)):
-                units.append((ps, pe, para and i == 0, count_tokens(text[ps:pe])))
+            for i, (ps, pe, cut) in enumerate(_split_long(text, s, e, p.max_tokens)):
+                units.append((ps, pe, para and i == 0, count_tokens(text[ps:pe]), cut))
 
     chunks: list[Chunk] = []
     cur_start = cur_end = -1
@@ -168,9 +172,10 @@ def chunk_text(text: str, params: ChunkParams | None = None) -> list[Chunk]:
             chunks.append(Chunk(cur_start, cur_end, text[cur_start:cur_end]))
         cur_start, cur_tokens = -1, 0
 
-    for s, e, para, n in units:
+    for s, e, para, n, cut in units:
         if cur_start >= 0 and (
-            cur_tokens + n > p.max_tokens
+            cut
+            or cur_tokens + n > p.max_tokens
             or (para and cur_tokens >= p.min_tokens)
         ):
             flush()
@@ -178,8 +183,8 @@ def chunk_text(text: str, params: ChunkParams | None = None) -> list[Chunk]:
             cur_start = s
         cur_end = e
         cur_tokens += n
-        if cur_tokens >= p.target_tokens:
-            flush()
+        if cut or cur_tokens >= p.target_tokens:
+            flush()  # a slice of a long token is a passage of its own
     flush()
     return _merge_short_tail(text, chunks, p)
 

@@ -29,6 +29,10 @@ STOPWORDS = frozenset(
     own same she should so some such than that the their theirs them themselves then there these
     they this those through to too under until up very was we were what when where which while who
     whom why will with would you your yours yourself yourselves s t don also according""".split()
+) | frozenset(
+    # How people ask about a document set, not what they ask about.
+    """article articles document documents text texts passage passages author authors writer
+    say says said mention mentions mentioned describe describes described tell tells""".split()
 )
 
 _SCHEMA = """

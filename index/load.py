@@ -107,11 +107,19 @@ def walk(root: Path) -> tuple[list[Candidate], list[Skipped]]:
                 is_dir = False
             if is_dir:
                 yield from visit(path)
-            else:
+            elif entry.is_file():  # follows links; False for pipes, sockets, devices
                 yield path
+            else:
+                skipped.append(Skipped(rel(path), "not a regular file"))
 
     for path in visit(root):
         source = rel(path)
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes in the name (os.fsdecode surrogates)
+            shown = os.fsencode(source).decode("utf-8", "backslashreplace")
+            skipped.append(Skipped(shown, "file name is not valid UTF-8; rename the file"))
+            continue
         if path.suffix.lower() not in SUFFIXES:
             skipped.append(Skipped(source, "not a .txt or .md file"))
             continue

@@ -131,6 +131,31 @@ class VectorStore:
             )
         )
 
+    def wipe(self) -> None:
+        """Delete every collection of this store through the client (``--rebuild``).
+
+        Deleting the files instead would leave a client cached in this process
+        writing to unlinked files: the rebuilt index would never reach the disk.
+        """
+        for col in self.call(self._client.list_collections):
+            name = col if isinstance(col, str) else col.name
+            self.call(lambda name=name: self._client.delete_collection(name))
+        self._col = self.call(
+            lambda: self._client.get_or_create_collection(
+                self.name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        )
+
+    def delete_collection(self, name: str) -> None:
+        """Delete another collection of this store, if it exists (one of old settings)."""
+        if name == self.name:
+            self.drop()
+            return
+        try:
+            self._client.delete_collection(name)
+        except Exception:  # not there (any more): nothing to delete
+            log.debug("no collection %r to delete", name)
+
     def upsert(
         self,
         ids: Sequence[str],

@@ -1,0 +1,169 @@
+"""Fit the abstention model (assistant/abstain.py) on benchmark questions.
+
+Answerable: SQuAD v1.1 dev questions asked of the 48 dev articles. Not answerable,
+four kinds: (1) the same kind of questions with every passage that holds the
+gold answer taken out of the results (on topic, answer absent: the common case
+in practice), (2) HotpotQA and RGB questions (other topics), (3) SQuAD 2.0's
+"impossible" questions about the same articles (written to look answerable).
+Fits a class-balanced L2 logistic regression over the evidence features on one
+half, reports the other half, and prints the weights to paste into abstain.py.
+
+    python benchmarks/calibrate_abstention.py --squad ../shared/benchmarks/squad \
+        --hotpot ../shared/benchmarks/hotpotqa/hotpot_dev_distractor_subset.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from squad_qa import contains, load_questions, unanswerable, write_articles  # noqa: E402
+
+from assistant.abstain import WEIGHTS, Evidence, answer_probability  # noqa: E402
+from assistant.answer import ExtractiveAnswerer  # noqa: E402
+from assistant.retrieve import HybridRetriever, Retrieval  # noqa: E402
+from index.build import LEXICAL_FILE, build_index  # noqa: E402
+from index.embed import OnnxEmbedder  # noqa: E402
+from index.lexical import LexicalIndex  # noqa: E402
+from index.manifest import load_manifest  # noqa: E402
+from index.store import VectorStore  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, signs: np.ndarray, l2: float = 1e-3, iters: int = 20000
+) -> np.ndarray:
+    """Class-balanced logistic regression with sign-constrained weights; [bias, w...].
+
+    Each weight keeps the sign the evidence must have (more of it can only make
+    an answer more likely, or, for a missing answer type, less likely), which
+    keeps correlated features from cancelling out in ways that do not generalise.
+    Projected gradient descent: small data, so simplicity beats speed.
+    """
+    xb = np.hstack([np.ones((len(x), 1)), x])
+    pos = y.mean()
+    sw = np.where(y == 1, 0.5 / pos, 0.5 / (1 - pos)) / len(y)
+    w = np.zeros(xb.shape[1])
+    lr = 1.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-xb @ w))
+        grad = xb.T @ (sw * (p - y)) + l2 * np.r_[0, w[1:]]
+        w -= lr * grad
+        w[1:] = np.where(signs * w[1:] < 0, 0.0, w[1:])
+    return w
+
+
+def without_gold(r: Retrieval, answers: list[str], k: int) -> Retrieval:
+    """The retrieval as if the passages holding the answer were not in the corpus."""
+    kept = [c for c in r.candidates if not contains(c.text, answers)]
+    dense = [c.dense for c in kept if c.dense is not None]
+    return Retrieval(kept[:k], max(dense) if dense else -1.0)
+
+
+def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
+    corpus, store = args.workdir / "corpus", args.workdir / "store"
+    write_articles(args.squad / "dev-v1.1.json", corpus)
+    embedder = OnnxEmbedder().load()
+    build_index(corpus, store, embedder)
+    manifest = load_manifest(store)
+    assert manifest is not None
+    lexical = LexicalIndex(store / LEXICAL_FILE)
+    retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
+                                fusion=args.fusion)
+    answerer = ExtractiveAnswerer(lexical)
+    rows: list[dict[str, Any]] = []
+    # A sample other than squad_qa.py's reported one (different seed).
+    qs = load_questions(args.squad, 2 * args.n, args.seed)
+    for i, q in enumerate(qs):
+        r = retriever.retrieve(q["question"], 30)
+        if i % 2 == 0:
+            r6 = Retrieval(r.candidates[: args.k], r.top_dense)
+            kind, label = "answerable", 1
+        else:
+            r6, kind, label = without_gold(r, q["answers"], args.k), "answer-removed", 0
+        _t, _a, _c, _p, ev = answerer.answer(q["question"], r6, k=args.k)
+        rows.append({"kind": kind, "y": label, **ev.to_json()})
+    for q in unanswerable(args.squad, args.hotpot, args.n // 2, args.seed):
+        r = retriever.retrieve(q["question"], args.k)
+        _t, _a, _c, _p, ev = answerer.answer(q["question"], r, k=args.k)
+        rows.append({"kind": q["kind"], "y": 0, **ev.to_json()})
+    return rows
+
+
+def report(rows: list[dict[str, Any]], weights: tuple[float, ...], title: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    print(f"\n{title}")
+    for kind in sorted({r["kind"] for r in rows}):
+        sel = [r for r in rows if r["kind"] == kind]
+        ans = [answer_probability(Evidence(**_ev(r)), weights) >= 0.5 for r in sel]
+        rate = sum(ans) / len(sel)
+        what = "answered" if sel[0]["y"] == 1 else "answered (should abstain)"
+        print(f"  {kind:20} n={len(sel):4}  {what}: {rate:.1%}")
+        out[kind] = {"n": len(sel), "answered": rate}
+    return out
+
+
+def _ev(r: dict[str, Any]) -> dict[str, float]:
+    return {k: r[k] for k in ("top_dense", "sentence_cover", "answer_cover", "passage_cover",
+                              "type_ok", "asks_type")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--squad", type=Path, required=True)
+    ap.add_argument("--hotpot", type=Path)
+    ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "squad")
+    ap.add_argument("--n", type=int, default=600, help="answerable questions per half")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--k", type=int, default=6)
+    ap.add_argument("--fusion", default="scores")
+    ap.add_argument("--max-refusals", type=float, default=0.02,
+                    help="share of answerable questions the model may refuse")
+    ap.add_argument("--weights-from", choices=["fit", "current"], default="fit")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "abstention.json")
+    args = ap.parse_args()
+
+    rows = collect(args)
+    rng = random.Random(args.seed)
+    rng.shuffle(rows)
+    train, test = rows[::2], rows[1::2]
+    # SQuAD 2.0's adversarial questions are fitted with half the weight: lexical
+    # evidence can hardly tell them apart, and they would push the model to
+    # refuse answerable questions.
+    fit_rows = [r for r in train for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
+    x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
+    y = np.array([r["y"] for r in fit_rows], dtype=float)
+    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1]))
+    # Refusing an answerable question costs the reader more than a weak answer
+    # whose citation they can check, so the intercept is moved until at most
+    # args.max_refusals of the answerable training questions are refused.
+    margins = np.array([Evidence(**_ev(r)).features() for r in train if r["y"] == 1]) @ w[1:]
+    w[0] = -float(np.quantile(margins, args.max_refusals))
+    fitted = tuple(round(float(v), 3) for v in w)
+    print("features: intercept, top_dense, sentence_cover, answer_cover, passage_cover, "
+          "asks_type*(1-type_ok)")
+    print(f"fitted weights: {fitted}")
+    print(f"current weights in abstain.py: {WEIGHTS}")
+    results = {
+        "fitted_weights": fitted,
+        "train": report(train, fitted, "train half, fitted weights"),
+        "test_fitted": report(test, fitted, "held-out half, fitted weights"),
+        "test_current": report(test, WEIGHTS, "held-out half, weights in abstain.py"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

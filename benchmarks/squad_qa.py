@@ -1,0 +1,189 @@
+"""SQuAD v1.1 dev: do cited passages and extractive answers contain the gold answer?
+
+Indexes the 48 dev articles as 48 documents (paragraphs separated by blank
+lines), samples questions with a fixed seed, answers each with hybrid, BM25-only
+and dense-only retrieval in one run, and prints, per mode: gold answer inside a
+cited passage, inside the answer text, inside any retrieved passage, abstention
+rate and latency. With ``--features FILE`` it also writes the abstention evidence
+of every question (plus unanswerable questions: SQuAD 2.0's impossible ones,
+asked of the same articles, and HotpotQA questions, about other topics) for
+``calibrate_abstention.py``.
+
+    python benchmarks/squad_qa.py --squad ../shared/benchmarks/squad
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import string
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant.answer import ExtractiveAnswerer  # noqa: E402
+from assistant.retrieve import HybridRetriever  # noqa: E402
+from index.build import LEXICAL_FILE, build_index  # noqa: E402
+from index.embed import OnnxEmbedder  # noqa: E402
+from index.lexical import LexicalIndex  # noqa: E402
+from index.manifest import load_manifest  # noqa: E402
+from index.store import VectorStore  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MODES = {"hybrid": ("dense", "bm25"), "bm25": ("bm25",), "dense": ("dense",)}
+
+
+def squad_norm(s: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, articles or extra space."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation) | {"\u2019", "\u2018"})
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def contains(haystack: str, answers: list[str]) -> bool:
+    h = squad_norm(haystack)
+    return any(squad_norm(a) and squad_norm(a) in h for a in answers)
+
+
+def write_articles(squad_json: Path, out: Path) -> int:
+    """One file per article; returns the number of characters written."""
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for i, art in enumerate(json.loads(squad_json.read_text())["data"]):
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", art["title"]).strip("_")[:60]
+        text = "\n\n".join(p["context"].strip() for p in art["paragraphs"]) + "\n"
+        path = out / f"{i:02d}_{slug}.txt"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        total += len(text)
+    return total
+
+
+def load_questions(squad_dir: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    data = json.loads((squad_dir / "dev-v1.1.json").read_text())["data"]
+    qs = [
+        {"id": q["id"], "question": q["question"], "answers": [a["text"] for a in q["answers"]]}
+        for art in data for p in art["paragraphs"] for q in p["qas"]
+    ]
+    rng = random.Random(seed)
+    return rng.sample(qs, min(n, len(qs)))
+
+
+def unanswerable(squad_dir: Path, hotpot: Path | None, n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed + 1)
+    data = json.loads((squad_dir / "cs224n-dev-v2.0-half.json").read_text())["data"]
+    imp = [
+        {"id": q["id"], "question": q["question"], "kind": "squad2-impossible"}
+        for art in data for p in art["paragraphs"] for q in p["qas"] if q.get("is_impossible")
+    ]
+    out = rng.sample(imp, min(n, len(imp)))
+    if hotpot and hotpot.exists():
+        hp = [{"id": str(i), "question": q["question"], "kind": "hotpot-offtopic"}
+              for i, q in enumerate(json.loads(hotpot.read_text()))]
+        out += rng.sample(hp, min(n, len(hp)))
+        rgb = hotpot.parent.parent / "rgb" / "en_fact.json"
+        if rgb.exists():
+            rq = [json.loads(line) for line in rgb.read_text().splitlines() if line.strip()]
+            rq = [{"id": str(r["id"]), "question": r["query"], "kind": "rgb-offtopic"} for r in rq]
+            out += rng.sample(rq, min(n, len(rq)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--squad", type=Path, required=True, help="folder with dev-v1.1.json")
+    ap.add_argument("--hotpot", type=Path, help="hotpot_dev_distractor_subset.json (off-topic)")
+    ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "squad")
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--k", type=int, default=6)
+    ap.add_argument("--modes", default="hybrid,bm25,dense")
+    ap.add_argument("--features", type=Path, help="write abstention evidence (JSONL) here")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
+    args = ap.parse_args()
+
+    corpus, store = args.workdir / "corpus", args.workdir / "store"
+    chars = write_articles(args.squad / "dev-v1.1.json", corpus)
+    embedder = OnnxEmbedder().load()
+    t0 = time.perf_counter()
+    summary = build_index(corpus, store, embedder)
+    print(f"index: {summary.line()} ({chars:,} characters; built in {time.perf_counter()-t0:.1f}s)")
+    manifest = load_manifest(store)
+    assert manifest is not None
+    vectors = VectorStore(store, manifest.collection)
+    lexical = LexicalIndex(store / LEXICAL_FILE)
+    retriever = HybridRetriever(embedder, vectors, lexical)
+    answerer = ExtractiveAnswerer(lexical)
+    texts = {p.name: p.read_text(encoding="utf-8") for p in corpus.glob("*.txt")}
+
+    questions = load_questions(args.squad, args.n, args.seed)
+    feats: list[dict[str, Any]] = []
+    results: dict[str, Any] = {"n": len(questions), "seed": args.seed, "k": args.k,
+                               "chunks": summary.chunks, "modes": {}}
+    print(f"\n{len(questions)} questions, k={args.k}\n")
+    print(f"{'mode':8} {'in cited':>9} {'in answer':>10} {'in top-k':>9} {'abstain':>8}"
+          f" {'exact':>6} {'p50 ms':>7} {'p95 ms':>7}")
+    for mode in args.modes.split(","):
+        use = MODES[mode]
+        cited = in_answer = in_topk = abstained = exact = total_cits = 0
+        lat: list[float] = []
+        for q in questions:
+            t = time.perf_counter()
+            r = retriever.retrieve(q["question"], args.k, use=use)
+            text, abst, cits, passages, ev = answerer.answer(q["question"], r, k=args.k)
+            lat.append((time.perf_counter() - t) * 1000)
+            abstained += abst
+            cited += any(contains(c.text, q["answers"]) for c in cits)
+            in_answer += (not abst) and contains(text, q["answers"])
+            in_topk += any(contains(p.text, q["answers"]) for p in passages)
+            for c in cits:
+                total_cits += 1
+                exact += texts[c.source][c.start : c.end] == c.text
+            if mode == "hybrid" and args.features:
+                # Label: answerable; "good" when the best sentence holds the gold answer.
+                feats.append({"kind": "squad1", "answerable": True,
+                              "correct": (not abst) and contains(text, q["answers"]),
+                              **ev.to_json()})
+        n = len(questions)
+        row = {
+            "gold_in_cited_passage": cited / n, "gold_in_answer": in_answer / n,
+            "gold_in_retrieved": in_topk / n, "abstained": abstained / n,
+            "citations_exact": f"{exact}/{total_cits}",
+            "latency_ms_p50": statistics.median(lat),
+            "latency_ms_p95": sorted(lat)[int(0.95 * (len(lat) - 1))],
+        }
+        results["modes"][mode] = row
+        print(f"{mode:8} {row['gold_in_cited_passage']:9.1%} {row['gold_in_answer']:10.1%} "
+              f"{row['gold_in_retrieved']:9.1%} {row['abstained']:8.1%} {exact:>3}/{total_cits:<3}"
+              f"{row['latency_ms_p50']:7.1f} {row['latency_ms_p95']:7.1f}")
+
+    if args.features:
+        neg = unanswerable(args.squad, args.hotpot, 500, args.seed)
+        abst_by_kind: dict[str, list[int]] = {}
+        for q in neg:
+            r = retriever.retrieve(q["question"], args.k)
+            _text, abst, _c, _p, ev = answerer.answer(q["question"], r, k=args.k)
+            abst_by_kind.setdefault(q["kind"], []).append(int(abst))
+            feats.append({"kind": q["kind"], "answerable": False, "correct": bool(abst),
+                          **ev.to_json()})
+        args.features.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.features, "w") as fh:
+            for f in feats:
+                fh.write(json.dumps(f) + "\n")
+        for kind, v in abst_by_kind.items():
+            results[f"abstained_{kind}"] = sum(v) / len(v)
+            print(f"unanswerable {kind:20} abstained {sum(v)}/{len(v)} ({sum(v)/len(v):.1%})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
