@@ -129,15 +129,11 @@ async def test_open_citation_by_keyboard_highlights_the_exact_slice(
 
 def _highlight_on_screen(screen: SourceScreen) -> bool:
     """The first highlighted line lies inside the scrolled viewport."""
-    from assistant.tui.widgets.source_view import CITED, Paragraph
-
     view = screen.view
-    for para in view.query(Paragraph):
-        if any(s.style == f".{CITED}" for s in para.visual.spans):  # type: ignore[union-attr]
-            top = para.virtual_region.y
-            bottom = view.scroll_y + view.size.height
-            return view.scroll_y <= top + para.size.height and top < bottom
-    return False
+    para = view.highlighted()[0][0]
+    top = para.virtual_region.y
+    bottom = view.scroll_y + view.size.height
+    return view.scroll_y <= top + para.size.height and top < bottom
 
 
 async def test_open_citation_with_the_mouse(config: Config, service: SharedService) -> None:

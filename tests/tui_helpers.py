@@ -91,21 +91,23 @@ class FixedService:
     def document_text(self, source: str) -> str:
         return (self.corpus / source).read_bytes().decode("utf-8")
 
-    def _cite(self, n: int, source: str, sentence: str) -> Citation:
+    def _cite(self, n: int, source: str, sentence: str) -> tuple[Citation, str]:
+        """The line of ``source`` holding ``sentence``, cited as a passage; and the sentence."""
         text = self.document_text(source)
-        start = text.index(sentence)
-        return Citation(n, source, start, start + len(sentence), sentence, 0.5)
+        at = text.index(sentence)
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        return Citation(n, source, start, end, text[start:end], 0.5), sentence
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
-        c1 = self._cite(1, "000_00f3cd67555e5323.txt",
-                        "The UK assessment notes that China provides Russia with critical "
-                        "technology and economic lifelines, insulating Moscow from sanctions.")
-        c2 = self._cite(2, "002_5cf907d0daebd109.txt",
-                        "Vladimir Putin and Xi Jinping met in Moscow last week and agreed on "
-                        "many things.")
-        text = (f"{c1.text} [1] {c2.text} [2]")
+        c1, s1 = self._cite(1, "000_00f3cd67555e5323.txt",
+                            "The UK assessment notes that China provides Russia with critical "
+                            "technology and economic lifelines, insulating Moscow from sanctions.")
+        c2, s2 = self._cite(2, "002_5cf907d0daebd109.txt",
+                            "They united in their criticism of US policy and decision-making on "
+                            "trade, Iran, North Korea and the Middle East.")
         passages = tuple(Passage(c.source, c.start, c.end, c.text, c.score) for c in (c1, c2))
-        return Answer(question, text, False, (c1, c2), passages, {"total": 1.0})
+        return Answer(question, f"{s1} [1] {s2} [2]", False, (c1, c2), passages, {"total": 1.0})
 
     def status(self) -> Any:
         from assistant.service import Status

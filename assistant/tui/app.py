@@ -66,8 +66,12 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         self._mark("mount")
-        self.call_after_refresh(self._mark, "paint")
         self._open_store()
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        """Start the heavy imports only now: a thread holding the GIL would delay the paint."""
+        self._mark("paint")
         self.load_service()
 
     def on_unmount(self) -> None:
@@ -116,14 +120,17 @@ class ChatApp(App[None]):
         self.load_service(rebuild)
 
     def on_index_progress(self, message: IndexProgress) -> None:
-        self.service_state = ServiceState("indexing",
-                                          f"{message.done}/{message.total} passages embedded")
+        if message.done >= message.total:
+            self.service_state = ServiceState("loading", "index built; opening it")
+        else:
+            self.service_state = ServiceState(
+                "indexing", f"{message.done}/{message.total} passages embedded")
 
     def on_service_ready(self, message: ServiceReady) -> None:
         status = message.status
-        self.service_state = ServiceState(
-            "ready", f"{status.documents} documents, {status.chunks} passages"
-                     f" · corpus {self.corpus_name}")
+        self.service_state = ServiceState("ready", f"{_count(status.documents, 'document')}, "
+                                          f"{_count(status.chunks, 'passage')}"
+                                          f" · corpus {self.corpus_name}")
         self.chat.on_service_ready_for_chat()
         summary = getattr(self.backend.service, "last_refresh", None)
         skipped = getattr(summary, "skipped", ())
@@ -141,9 +148,10 @@ class ChatApp(App[None]):
     def on_service_failed(self, message: ServiceFailed) -> None:
         error = message.error
         self.service_state = ServiceState(
-            "error", one_line(error.message, 70) + " · Ctrl+P › Rebuild index")
+            "error", one_line(error.message, 60) + " · fix it, then Ctrl+P › Re-index documents")
         self.show_error(error, title="Index not loaded",
-                        then="Then choose “Re-index documents” in the command palette (Ctrl+P).")
+                        then="When fixed, choose “Re-index documents” in the command palette "
+                             "(Ctrl+P) to try again.")
         self._mark("failed")
         if self.timings is not None:
             self.exit(return_code=1)
@@ -223,6 +231,10 @@ class ChatApp(App[None]):
 
         self.push_screen(PromptScreen("Export the conversation to Markdown", str(default),
                                       "Enter to write the file · Esc to cancel"), chosen)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def make_app(config: Config, service_factory: ServiceFactory | None = None,

@@ -56,3 +56,5 @@ class OpenSource(Message):
     index: int
     kind: str = "citation"
     question: str = ""
+    focus: tuple[str, ...] = ()
+    """Per item, the quoted claim inside the passage to stress (``""``: none)."""

@@ -47,13 +47,36 @@ def answer_markdown(answer: Answer) -> str:
     return "".join(parts)
 
 
-def source_label(item: Citation | Passage, index: int, width: int = 76) -> Content:
-    """Two lines for a citation or passage: where it is, then how it starts."""
+def claims(answer: Answer) -> dict[int, str]:
+    """For each marker ``[n]``, the answer text it backs (what precedes it)."""
+    out: dict[int, str] = {}
+    pos, last = 0, ""
+    for m in MARKER.finditer(answer.text):
+        last = answer.text[pos:m.start()].strip() or last
+        out.setdefault(int(m.group(1)), last)
+        pos = m.end()
+    return out
+
+
+def focus_of(answer: Answer, items: tuple[Citation | Passage, ...]) -> tuple[str, ...]:
+    """Per item, the claim it backs when that claim is quoted from it, else ``""``."""
+    backs = claims(answer)
+    return tuple(
+        backs.get(item.n, "") if isinstance(item, Citation) and backs.get(item.n, "") in item.text
+        else "" for item in items
+    )
+
+
+def source_label(item: Citation | Passage, index: int, focus: str = "",
+                 width: int = 76) -> Content:
+    """Two lines: where the passage is, then the words the answer relies on (or its start)."""
     tag = f"[{item.n}]" if isinstance(item, Citation) else f"{index + 1}."
     head = Content.assemble(
         (tag, "bold"), " ", plain(item.source), (f"  chars {item.start}-{item.end}", "dim")
     )
-    quote = Content.assemble("    ", ("“" + one_line(item.text, width) + "”", "italic"))
+    at = item.text.find(focus) if focus else -1
+    excerpt = ("…" if at > 0 else "") + one_line(item.text[max(at, 0):], width)
+    quote = Content.assemble("    ", ("“" + excerpt + "”", "italic"))
     return Content.assemble(head, "\n", quote)
 
 

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -183,6 +183,7 @@ class ChatScreen(Screen[None]):
         self.log_view.add_answer(answer)
         number = len(self.log_view.answers)
         self.query_one(SourcesPanel).add_answer(number, answer)
+        self.call_after_refresh(self.refresh_bindings)  # "tab Sources" now applies
 
     def action_cancel(self) -> None:
         if self.pending is None:
@@ -201,7 +202,16 @@ class ChatScreen(Screen[None]):
             return self.pending is not None
         if action == "back_to_prompt":
             return self.focused is not self.prompt
+        if action == "cycle_focus":
+            return any(s.option_count for s in self.log_view.source_lists)
         return True
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while a source list has the keyboard goes to the question box."""
+        if isinstance(self.focused, SourceList) and event.is_printable and event.character:
+            event.stop()
+            self.prompt.focus()
+            self.prompt.insert_text_at_cursor(event.character)
 
     def action_back_to_prompt(self) -> None:
         self.prompt.focus()
@@ -217,7 +227,7 @@ class ChatScreen(Screen[None]):
         from assistant.tui.screens.source import SourceScreen
 
         self.app.push_screen(SourceScreen(message.items, message.index, message.kind,
-                                          message.question))
+                                          message.question, message.focus))
 
     def action_cycle_focus(self, step: int = 1) -> None:
         """Tab: question box ⇄ newest answer's sources; Shift+Tab walks to older ones."""

@@ -34,12 +34,14 @@ class SourceScreen(Screen[None]):
     AUTO_FOCUS = "SourceView"
 
     def __init__(self, items: tuple[Citation | Passage, ...], index: int,
-                 kind: str = "citation", question: str = "") -> None:
+                 kind: str = "citation", question: str = "",
+                 focus: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.items = items
         self.index = index
         self.kind = kind
         self.question = question
+        self.claims = focus or ("",) * len(items)
         self._texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -75,7 +77,7 @@ class SourceScreen(Screen[None]):
         changed = text[item.start:item.end] != item.text
         self.query_one("#source-title", Static).update(self._title(changed))
         self.set_class(changed, "-changed")
-        await self.view.show(text, item.start, item.end)
+        await self.view.show(text, item.start, item.end, self.claims[index])
 
     def _title(self, changed: bool) -> Content:
         item = self.item
@@ -88,7 +90,10 @@ class SourceScreen(Screen[None]):
             plain(item.source), f"  ·  chars {item.start}-{item.end}",
         ]
         if self.question:
-            parts += ["\n", ("Q: ", "bold"), one_line(self.question, 90)]
+            parts += ["\n", ("Q: ", "bold"), one_line(self.question, 110)]
+        if self.claims[self.index]:
+            parts += ["\n", ("Backs: ", "bold"), ("“" + one_line(self.claims[self.index], 100) + "”",
+                                                  "italic")]
         if changed:
             parts += ["\n", ("⚠ The file changed since this answer; the highlight may be off.",
                              "bold")]

@@ -9,7 +9,7 @@ from textual.widgets import Markdown, Static
 
 from assistant.models import Answer
 from assistant.tui.messages import OpenSource
-from assistant.tui.render import answer_markdown
+from assistant.tui.render import answer_markdown, focus_of
 from assistant.tui.widgets.source_list import SourceList
 
 
@@ -33,7 +33,8 @@ class AnswerView(Vertical):
         if answer.citations:
             yield Static("Sources · Tab to reach them, Enter opens the passage",
                          classes="sources-title")
-            yield SourceList(answer.citations, "citation", answer.question)
+            yield SourceList(answer.citations, "citation", answer.question,
+                             focus_of(answer, answer.citations))
         elif answer.passages:
             yield Static("Nearest passages · not evidence for an answer",
                          classes="sources-title -nearest")
@@ -57,4 +58,5 @@ class AnswerView(Vertical):
         except ValueError:
             return
         self.post_message(OpenSource(self.answer.citations, index, "citation",
-                                     self.answer.question))
+                                     self.answer.question,
+                                     focus_of(self.answer, self.answer.citations)))

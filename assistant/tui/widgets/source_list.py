@@ -14,15 +14,18 @@ class SourceList(OptionList):
     """Lists ``items`` as source, offsets and a short excerpt; selecting opens the viewer."""
 
     def __init__(self, items: tuple[Citation | Passage, ...], kind: str, question: str,
-                 **kwargs: object) -> None:
+                 focus: tuple[str, ...] = (), **kwargs: object) -> None:
+        focus = focus or ("",) * len(items)
         super().__init__(
-            *[Option(source_label(item, i)) for i, item in enumerate(items)],
+            *[Option(source_label(item, i, focus[i])) for i, item in enumerate(items)],
             **kwargs,  # type: ignore[arg-type]
         )
         self.items = items
         self.kind = kind
         self.question = question
+        self.claims = focus
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(OpenSource(self.items, event.option_index, self.kind, self.question))
+        self.post_message(OpenSource(self.items, event.option_index, self.kind, self.question,
+                                     self.claims))

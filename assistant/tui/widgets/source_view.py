@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.style import Style as VisualStyle
 from textual.widgets import Static
 
 from assistant.tui.render import Display, display_text
 
 CITED = "source-view--cited"
+CLAIM = "source-view--claim"
 MAX_CHARS = 200_000  # longer documents show this much around the passage
 CONTEXT = 60_000
 
@@ -23,7 +25,7 @@ class Paragraph(Static):
 
 
 class SourceView(VerticalScroll, can_focus=True):
-    COMPONENT_CLASSES = {CITED}
+    COMPONENT_CLASSES = {CITED, CLAIM}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -31,14 +33,20 @@ class SourceView(VerticalScroll, can_focus=True):
         self._display = Display("", [0])
         self._lines: list[tuple[int, int]] = []  # display [start, end) of each line shown
         self._cited = (0, 0)
+        self._claim = (0, 0)
 
-    async def show(self, text: str, start: int, end: int) -> None:
-        """Show ``text`` with file offsets ``[start, end)`` highlighted."""
+    async def show(self, text: str, start: int, end: int, focus: str = "") -> None:
+        """Show ``text`` with file offsets ``[start, end)`` highlighted.
+
+        ``focus``, the words of the answer quoted from the passage, is stressed too.
+        """
         if text != self._text:
             self._text = text
             self._display = display_text(text)
             self._lines = []
         self._cited = self._display.span(start, end)
+        at = text.find(focus, start, end) if focus else -1
+        self._claim = self._display.span(at, at + len(focus)) if at >= 0 else (0, 0)
         shown = bool(self._lines) and self._lines[0][0] <= self._cited[0] \
             and self._cited[1] <= self._lines[-1][1]
         if not shown:
@@ -74,25 +82,37 @@ class SourceView(VerticalScroll, can_focus=True):
     def _line_content(self, bounds: tuple[int, int]) -> Content:
         a, b = bounds
         content = Content(self._display.text[a:b])
-        s, e = max(a, self._cited[0]), min(b, self._cited[1])
-        if s < e:
-            content = content.stylize(f".{CITED}", s - a, e - a)
+        for span, style in ((self._cited, self._style(CITED)), (self._claim, self._style(CLAIM))):
+            s, e = max(a, span[0]), min(b, span[1])
+            if s < e:
+                content = content.stylize(style, s - a, e - a)
         return content
+
+    def _style(self, component: str) -> VisualStyle:
+        """The resolved style (a partial one would drop an opaque background)."""
+        return self.get_visual_style(component)
+
+    def highlighted(self) -> list[tuple[Paragraph, str]]:
+        """Each line that shows highlighted text, with that text, as rendered."""
+        cited = self._style(CITED)
+        found = []
+        for widget in self.query(Paragraph):
+            content = widget.visual
+            assert isinstance(content, Content)
+            marked = [content.plain[s.start:s.end] for s in content.spans if s.style == cited]
+            if marked:
+                found.append((widget, "".join(marked)))
+        return found
 
     def highlighted_text(self) -> str:
         """The highlighted characters as rendered, lines joined by newlines."""
-        pieces: list[tuple[int, str]] = []
-        for i, widget in enumerate(self.query(Paragraph)):
-            content = widget.visual
-            assert isinstance(content, Content)
-            marked = [content.plain[s.start:s.end] for s in content.spans if s.style == f".{CITED}"]
-            if marked:
-                pieces.append((i, "".join(marked)))
-        if not pieces:
+        found = self.highlighted()
+        if not found:
             return ""
-        first, last = pieces[0][0], pieces[-1][0]
-        found = dict(pieces)
-        return "\n".join(found.get(i, "") for i in range(first, last + 1))
+        lines = list(self.query(Paragraph))
+        first, last = lines.index(found[0][0]), lines.index(found[-1][0])
+        text = {lines.index(w): t for w, t in found}
+        return "\n".join(text.get(i, "") for i in range(first, last + 1))
 
     def scroll_to_cited(self) -> None:
         """Put the first highlighted line a few rows below the top of the view."""

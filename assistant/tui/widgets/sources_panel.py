@@ -10,7 +10,7 @@ from textual.widgets.option_list import Option
 
 from assistant.models import Answer
 from assistant.tui.messages import OpenSource
-from assistant.tui.render import one_line, plain
+from assistant.tui.render import focus_of, one_line, plain
 
 
 class SourcesPanel(Vertical):
@@ -48,4 +48,5 @@ class SourcesPanel(Vertical):
         event.stop()
         answer, index = self._entries[event.option_index]
         if index >= 0:
-            self.post_message(OpenSource(answer.citations, index, "citation", answer.question))
+            self.post_message(OpenSource(answer.citations, index, "citation", answer.question,
+                                         focus_of(answer, answer.citations)))

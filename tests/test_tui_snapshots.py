@@ -1,0 +1,60 @@
+"""What the main screens look like, at a fixed size, with fixed data (no clocks, no timings).
+
+The answers come from :class:`tui_helpers.FixedService` (real seed files, fixed
+citations) so a change in ranking does not move the pictures; a change in how
+the chat renders does. Update with ``pytest --snapshot-update`` and review the SVGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from assistant.config import Config
+from assistant.tui.screens.chat import ChatScreen
+from assistant.tui.screens.source import SourceScreen
+from assistant.tui.widgets.answer_view import AnswerView
+from tui_helpers import SIZE, FixedService, app_over, ask, copy_seeds, settle
+
+QUESTION = "What do China and Russia give each other?"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    corpus = copy_seeds(tmp_path / "seeds")
+    config = Config.resolve(corpus=corpus, store=tmp_path / "store")
+    return app_over(config, FixedService(corpus))
+
+
+async def _ready(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ChatScreen)
+    screen.prompt.cursor_blink = False  # a blinking cursor would make the picture flaky
+
+
+def test_empty_chat(snap_compare: Any, app: Any) -> None:
+    assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
+
+
+def test_answer_with_citations(snap_compare: Any, app: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await ask(pilot, QUESTION)
+        assert len(pilot.app.query(AnswerView)) == 1
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_source_viewer(snap_compare: Any, app: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await ask(pilot, QUESTION)
+        await pilot.press("tab", "down", "enter")  # the second citation
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, SourceScreen)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
