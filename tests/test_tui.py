@@ -214,6 +214,19 @@ async def test_up_and_down_recall_earlier_questions(config: Config, service: Sha
         assert prompt.value == "draft"
 
 
+async def test_typing_in_the_sources_goes_to_the_question_box(
+        config: Config, service: SharedService) -> None:
+    app = app_over(config, service)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, ONE_CITATION)
+        await pilot.press("tab")
+        assert isinstance(app.focused, SourceList)
+        await pilot.press(*"And")
+        assert app.focused is chat(app).prompt and chat(app).prompt.value == "And"
+        await pilot.press("tab", "escape")  # Esc in the sources also goes back
+        assert app.focused is chat(app).prompt
+
+
 class Blocking(SharedService):
     """The real service, held back until the test lets it answer (a slow question)."""
 

@@ -82,7 +82,8 @@ class ChatScreen(Screen[None]):
             yield ChatLog(self.chat_app.corpus_name, id="log")
             yield SourcesPanel(id="sources-panel")
         yield BusyIndicator(id="busy")
-        yield PromptInput(id="prompt", placeholder="Ask a question about the documents, then Enter")
+        yield PromptInput(id="prompt", placeholder="Ask a question about the documents, then Enter",
+                          select_on_focus=False)
         yield Footer()
 
     def on_mount(self) -> None:
