@@ -32,7 +32,9 @@ MAX_SENTENCES = 3
 # other than the one reported): how much the passage's retrieval score counts next
 # to the sentence's own evidence, and how close to the best a further sentence must be.
 PRIOR_WEIGHT = 0.5
-FOLLOW_RATIO = 0.75
+FOLLOW_RATIO = 0.7
+SENTENCE_POOL = 5  # passages whose sentences compete for the answer
+TYPE_BONUS = 0.3  # for a sentence holding the kind of thing asked for (a date, a number)
 NO_ANSWER = "The documents do not answer this question."
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(
@@ -41,8 +43,9 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 _DATE = re.compile(
-    r"\b(?:1\d{3}|20\d{2})\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
-    r"\b(?:century|decade|year|month|week|day|today|yesterday|ago)s?\b",
+    r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th))\b|"
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b",
     re.IGNORECASE,
 )
 # What kind of answer a question asks for, from its opening words. This shapes
@@ -50,8 +53,26 @@ _DATE = re.compile(
 _ASKS_NUMBER = re.compile(
     r"^\W*(?:how (?:many|much|long|far|old|large|big|high|often)|what (?:percentage|percent|"
     r"number|amount|proportion|share|fraction))\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^\W*(?:when|(?:in )?what (?:year|date|decade|century|month|day)|"
-                        r"(?:in )?which (?:year|decade|century|month))\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^\W*(?:when|(?:in |on )?what (?:year|date|decade|century|month|day)|"
+                        r"(?:in )?which (?:year|decade|century|month)|"
+                        r"what(?:'s| is| was) the (?:date|year))\b", re.IGNORECASE)
+# Past forms a suffix stemmer cannot join to their verb ("chosen" / "choose").
+_IRREGULAR = {
+    form: verb
+    for verb, forms in (
+        line.split(":") for line in """
+        be:was,were,been begin:began,begun bring:brought buy:bought build:built choose:chose,chosen
+        come:came do:did,done draw:drew,drawn drive:drove,driven eat:ate,eaten fall:fell,fallen
+        feel:felt fight:fought find:found fly:flew,flown forget:forgot,forgotten get:got,gotten
+        give:gave,given go:went,gone grow:grew,grown hold:held keep:kept know:knew,known lead:led
+        leave:left lose:lost make:made mean:meant meet:met pay:paid rise:rose,risen run:ran
+        say:said see:saw,seen sell:sold send:sent shake:shook,shaken sink:sank,sunk speak:spoke,spoken
+        spend:spent stand:stood steal:stole,stolen strike:struck take:took,taken teach:taught
+        tell:told think:thought throw:threw,thrown understand:understood win:won write:wrote,written
+        """.split()
+    )
+    for form in forms.split(",")
+}
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +84,7 @@ def _stemmer():  # noqa: ANN202 - nltk is untyped
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    return _stemmer().stem(word)
+    return _stemmer().stem(_IRREGULAR.get(word, word))
 
 
 def content_words(text: str) -> list[str]:
@@ -140,11 +161,27 @@ def _weights(words: list[str], idf: IdfTable) -> dict[str, float]:
     return out
 
 
+def _related(a: str, b: str) -> bool:
+    """Stems of one word family the stemmer left apart: "suppli"/"supplier",
+    "partner"/"partnership" (one a prefix of the other, the rest a short suffix)."""
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return len(short) >= 5 and len(long_) - len(short) <= 4 and long_.startswith(short)
+
+
+def matched(stems: set[str], weights: dict[str, float]) -> set[str]:
+    """The question stems (keys of ``weights``) that ``stems`` holds or relates to."""
+    found = stems & weights.keys()
+    for q in weights.keys() - found:
+        if any(_related(q, s) for s in stems):
+            found.add(q)
+    return found
+
+
 def _coverage(stems: set[str], weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    return sum(v for s, v in weights.items() if s in stems) / total
+    return sum(weights[s] for s in matched(stems, weights)) / total
 
 
 def _stems(text: str) -> set[str]:
@@ -168,9 +205,11 @@ class ExtractiveAnswerer:
             if s not in q_weights
         }
         kind = expected_type(question)
-        scored = self._score(cands[: min(len(cands), 5)], q_weights, ctx_weights, kind)
+        scored = self._score(cands[:SENTENCE_POOL], q_weights, ctx_weights, kind)
         best = scored[0] if scored else None
         chosen = self._choose(scored, q_weights) if scored else []
+        if chosen and kind and not any(has_type(x.text, kind) for x in chosen):
+            chosen += self._typed_neighbour(chosen[0], cands, kind)
         evidence = Evidence(
             top_dense=retrieval.top_dense,
             sentence_cover=best.cover if best else 0.0,
@@ -204,7 +243,7 @@ class ExtractiveAnswerer:
                 stems = _stems(text)
                 cover = _coverage(stems, q_weights)
                 ctx = _coverage(stems, ctx_weights) if ctx_weights else 0.0
-                typed = 0.15 if kind and has_type(text, kind) else 0.0
+                typed = TYPE_BONUS if kind and has_type(text, kind) else 0.0
                 sent = _Sentence(i, c.start + s, c.start + e, text, cover)
                 sent.score = cover + 0.3 * ctx + PRIOR_WEIGHT * prior + typed
                 out.append(sent)
@@ -220,14 +259,35 @@ class ExtractiveAnswerer:
         best = scored[0]
         close = [s for s in scored[1:] if s.score >= FOLLOW_RATIO * best.score and s.cover > 0]
         chosen = [best]
-        covered = _stems(best.text) & q_weights.keys()
+        covered = matched(_stems(best.text), q_weights)
         while close and len(chosen) < MAX_SENTENCES:
-            gains = [len((_stems(s.text) & q_weights.keys()) - covered) for s in close]
+            gains = [len(matched(_stems(s.text), q_weights) - covered) for s in close]
             i = max(range(len(close)), key=lambda j: (gains[j] > 0, close[j].score))
             pick = close.pop(i)
             chosen.append(pick)
-            covered |= _stems(pick.text) & q_weights.keys()
+            covered |= matched(_stems(pick.text), q_weights)
         return sorted(chosen, key=lambda x: -x.score)
+
+    def _typed_neighbour(
+        self, best: _Sentence, cands: list[Candidate], kind: str
+    ) -> list[_Sentence]:
+        """The sentence next to ``best`` that holds what is asked for (a date, a number).
+
+        A headline and its dateline, or a claim and the figure after it, are often
+        separate sentences; the asked-for one would otherwise never be chosen.
+        """
+        c = cands[best.cand_index]
+        spans = sentences(c.text)
+        for i, (s, e, _p) in enumerate(spans):
+            if c.start + s != best.start:
+                continue
+            for j in (i + 1, i - 1):
+                if 0 <= j < len(spans):
+                    ns, ne, _ = spans[j]
+                    if has_type(c.text[ns:ne], kind):
+                        return [_Sentence(best.cand_index, c.start + ns, c.start + ne,
+                                          c.text[ns:ne], 0.0, 0.0)]
+        return []
 
     def _compose(
         self, chosen: list[_Sentence], cands: list[Candidate]

@@ -79,7 +79,8 @@ class Config:
 
 def make_embedder():  # -> index.embed.Embedder
     """The configured embedding model (the bundled MiniLM unless overridden)."""
-    from index.embed import OnnxEmbedder, _sha256
+    from index.embed import OnnxEmbedder
+    from index.load import file_sha256
 
     model = os.environ.get("ASSISTANT_EMBED_MODEL")
     if model:
@@ -92,5 +93,5 @@ def make_embedder():  # -> index.embed.Embedder
                 "Set it to the model's tokenizer.json.",
             )
         mp = Path(model).expanduser()
-        return OnnxEmbedder(mp, Path(tok).expanduser(), model_id=f"{mp.name}@{_sha256(mp)[:12]}")
+        return OnnxEmbedder(mp, Path(tok).expanduser(), model_id=f"{mp.name}@{file_sha256(mp)[:12]}")
     return OnnxEmbedder()

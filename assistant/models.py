@@ -6,8 +6,15 @@ these frozen records at the boundary, so the TUI and tests never touch them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+def _public(record: Any) -> dict[str, Any]:
+    """A record as its JSON contract: fields in order, the score rounded."""
+    out = asdict(record)
+    out["score"] = round(float(out["score"]), 6)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +29,9 @@ class Passage:
     chunk_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "score": round(float(self.score), 6),
-        }
+        out = _public(self)
+        out.pop("chunk_id")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +46,7 @@ class Citation:
     score: float
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "source": self.source,
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "score": round(float(self.score), 6),
-        }
+        return _public(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,11 +129,17 @@ def main() -> None:
     ap.add_argument("--fusion", default="scores")
     ap.add_argument("--max-refusals", type=float, default=0.02,
                     help="share of answerable questions the model may refuse")
-    ap.add_argument("--weights-from", choices=["fit", "current"], default="fit")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the evidence rows of the last run (after changing only the fit)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "abstention.json")
     args = ap.parse_args()
 
-    rows = collect(args)
+    cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}.json"
+    if args.reuse and cache.exists():
+        rows = json.loads(cache.read_text())
+    else:
+        rows = collect(args)
+        cache.write_text(json.dumps(rows))
     rng = random.Random(args.seed)
     rng.shuffle(rows)
     train, test = rows[::2], rows[1::2]

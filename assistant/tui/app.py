@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from assistant.config import Config
 from assistant.conversation import ConversationError, ConversationStore, export_markdown
@@ -98,6 +100,7 @@ class ChatApp(App[None]):
 
     @work(thread=True, exclusive=True, group="service", exit_on_error=False)
     def load_service(self, rebuild: bool = False) -> None:
+        worker = get_current_worker()
         last = 0.0
 
         def progress(done: int, total: int) -> None:
@@ -108,7 +111,9 @@ class ChatApp(App[None]):
                 self.post_message(IndexProgress(done, total))
 
         try:
-            service = self.backend.load(progress, rebuild)
+            service = self.backend.load(progress, rebuild, lambda: worker.is_cancelled)
+            if service is None:
+                return
             status = service.status()
         except AssistantError as exc:
             self.post_message(ServiceFailed(exc))
@@ -272,8 +277,14 @@ def run_chat(config: Config) -> int:
     """``assistant`` / ``assistant chat``: run the chat until the person quits."""
     _log_to_file()
     app = make_app(config)
-    try:
-        app.run()
-    finally:
-        app.backend.close()
+    app.run()
+    if app.backend.loading:
+        # The loading thread cannot be interrupted and Python would wait for it (an index
+        # build takes seconds). Quitting must be quick, and a build cut short is safe: the
+        # next run finds the 'dirty' marker and reconciles the stores.
+        log.warning("quit while the index was loading; leaving without waiting for it")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(app.return_code or 0)
+    app.backend.close()
     return app.return_code or 0

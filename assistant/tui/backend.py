@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from assistant.config import Config
 from assistant.errors import AssistantError, StoreError
@@ -66,9 +66,38 @@ class Backend:
     def ready(self) -> bool:
         return self.service is not None and self._settled.is_set()
 
-    def load(self, progress: Progress | None = None, rebuild: bool = False) -> ChatService:
-        """Open the service, or refresh the open one; runs in a worker thread."""
+    @property
+    def loading(self) -> bool:
+        """A load or refresh has not finished (it may be building the index)."""
+        return not self._settled.is_set()
+
+    def load(self, progress: Progress | None = None, rebuild: bool = False,
+             cancelled: Callable[[], bool] = lambda: False) -> ChatService | None:
+        """Open the service, or refresh the open one; ``None`` if cancelled meanwhile.
+
+        Runs in a worker thread. The work itself goes to a daemon thread the worker
+        waits on: a build cannot be interrupted, and quitting must not wait for it.
+        """
+        outcome: dict[str, Any] = {}
         self._settled.clear()
+
+        def run() -> None:
+            try:
+                outcome["service"] = self._load(progress, rebuild)
+            except BaseException as exc:  # handed to the waiting worker
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run, name="assistant-load", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.05)
+            if cancelled():
+                return None
+        if "error" in outcome:
+            raise outcome["error"]
+        return cast(ChatService, outcome["service"])
+
+    def _load(self, progress: Progress | None, rebuild: bool) -> ChatService:
         try:
             with self._lock:
                 if self.service is None:
