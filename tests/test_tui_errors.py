@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tui_helpers import SIZE, app_over, ask, copy_seeds, screen_styles, screen_text, settle
 
 from assistant.config import Config
 from assistant.models import Answer
@@ -17,7 +18,6 @@ from assistant.tui.screens.source import SourceScreen
 from assistant.tui.widgets.answer_view import AnswerView
 from assistant.tui.widgets.question_view import QuestionView
 from index.manifest import WriterLock
-from tui_helpers import SIZE, app_over, ask, copy_seeds, screen_styles, screen_text, settle
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 QUESTION = "Where did Vladimir Putin and Xi Jinping meet?"

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt

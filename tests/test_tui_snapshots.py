@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from tui_helpers import SIZE, FixedService, app_over, ask, copy_seeds, settle
 
 from assistant.config import Config
 from assistant.tui.screens.chat import ChatScreen
 from assistant.tui.screens.source import SourceScreen
 from assistant.tui.widgets.answer_view import AnswerView
-from tui_helpers import SIZE, FixedService, app_over, ask, copy_seeds, settle
 
 QUESTION = "What do China and Russia give each other?"
 

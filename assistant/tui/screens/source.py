@@ -91,9 +91,9 @@ class SourceScreen(Screen[None]):
         ]
         if self.question:
             parts += ["\n", ("Q: ", "bold"), one_line(self.question, 110)]
-        if self.claims[self.index]:
-            parts += ["\n", ("Backs: ", "bold"), ("“" + one_line(self.claims[self.index], 100) + "”",
-                                                  "italic")]
+        claim = self.claims[self.index]
+        if claim:
+            parts += ["\n", ("Backs: ", "bold"), ("“" + one_line(claim, 100) + "”", "italic")]
         if changed:
             parts += ["\n", ("⚠ The file changed since this answer; the highlight may be off.",
                              "bold")]
