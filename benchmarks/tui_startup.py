@@ -73,6 +73,11 @@ def start_once(corpus: Path, store: Path, home: Path, timeout: float = 180) -> d
     return events
 
 
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="warm starts to time (cold: 2)")
@@ -111,7 +116,7 @@ def main() -> int:
               f"{r['ready_s']:>14.3f}s {r['first_paint_max_s']:>9.3f}s {r['ready_max_s']:>9.3f}s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "corpus": str(args.corpus), "python": sys.version.split()[0],
+        "corpus": _shown(args.corpus), "python": sys.version.split()[0],
         "cpus": os.cpu_count(), "results": rows,
     }, indent=2) + "\n")
     print(f"wrote {args.out}")
