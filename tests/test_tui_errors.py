@@ -79,7 +79,7 @@ async def test_corrupt_index_is_a_notification_and_rebuild_recovers(tmp_path: Pa
         await settle(pilot)
         (message,) = errors(app)
         assert "damaged" in message and "--rebuild" in message
-        assert "Re-index documents" in message  # what to do from inside the chat
+        assert "choose “Rebuild index from scratch”" in message  # what to do in the chat
         await pilot.press("ctrl+p")
         await pilot.pause(0.3)
         await pilot.press(*"rebuild", "enter")
@@ -97,6 +97,7 @@ async def test_unreachable_chroma_server_is_a_notification(tmp_path: Path) -> No
         (message,) = errors(app)
         assert "Cannot reach the Chroma server at http://127.0.0.1:9" in message
         assert "chroma run" in message  # the hint
+        assert "fix it, then choose “Re-index documents”" in message
         assert app.is_running
 
 

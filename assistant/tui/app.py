@@ -152,11 +152,13 @@ class ChatApp(App[None]):
 
     def on_service_failed(self, message: ServiceFailed) -> None:
         error = message.error
+        command = _recovery(error)
+        fix = "" if command.startswith("Rebuild") else "fix it, then "
         self.service_state = ServiceState(
-            "error", one_line(error.message, 60) + " · fix it, then Ctrl+P › Re-index documents")
+            "error", f"{one_line(error.message, 48)} · {fix}Ctrl+P › {command}")
         self.show_error(error, title="Index not loaded",
-                        then="When fixed, choose “Re-index documents” in the command palette "
-                             "(Ctrl+P) to try again.")
+                        then=f"In the chat: {fix}choose “{command}” in the command palette "
+                             "(Ctrl+P).")
         self._mark("failed")
         if self.timings is not None:
             self.exit(return_code=1)
@@ -236,6 +238,12 @@ class ChatApp(App[None]):
 
         self.push_screen(PromptScreen("Export the conversation to Markdown", str(default),
                                       "Enter to write the file · Esc to cancel"), chosen)
+
+
+def _recovery(error: AssistantError) -> str:
+    """The palette command that fixes ``error``: a damaged index needs a rebuild."""
+    return "Rebuild index from scratch" if "--rebuild" in (error.hint or "") \
+        else "Re-index documents"
 
 
 def _count(n: int, noun: str) -> str:
