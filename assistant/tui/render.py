@@ -68,7 +68,7 @@ def focus_of(answer: Answer, items: tuple[Citation | Passage, ...]) -> tuple[str
 
 
 def source_label(item: Citation | Passage, index: int, focus: str = "",
-                 width: int = 76) -> Content:
+                 width: int = 160) -> Content:
     """Two lines: where the passage is, then the words the answer relies on (or its start)."""
     tag = f"[{item.n}]" if isinstance(item, Citation) else f"{index + 1}."
     head = Content.assemble(

@@ -93,7 +93,7 @@ class SourceScreen(Screen[None]):
             parts += ["\n", ("Q: ", "bold"), one_line(self.question, 110)]
         claim = self.claims[self.index]
         if claim:
-            parts += ["\n", ("Backs: ", "bold"), ("“" + one_line(claim, 100) + "”", "italic")]
+            parts += ["\n", ("Cited for: ", "bold"), ("“" + one_line(claim, 100) + "”", "italic")]
         if changed:
             parts += ["\n", ("⚠ The file changed since this answer; the highlight may be off.",
                              "bold")]
