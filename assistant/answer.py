@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,7 +39,7 @@ TYPE_BONUS = 0.3  # for a sentence holding the kind of thing asked for (a date, 
 NO_ANSWER = "The documents do not answer this question."
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"\b\d[\d,.]*(?!\w)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"forty|fifty|hundred|thousand|million|billion|dozen|half)\b",
     re.IGNORECASE,
 )
@@ -137,28 +138,43 @@ class _Sentence:
 
 
 class IdfTable:
-    """IDF of words over the chunks of the index, looked up lazily and cached."""
+    """IDF of words over the chunks of the index, looked up lazily and cached.
+
+    A word no chunk holds gets ``None``: the corpus cannot say how specific it is.
+    """
 
     def __init__(self, lexical: LexicalIndex) -> None:
         self.lexical = lexical
         self.n = max(lexical.count(), 1)
-        self._cache: dict[str, float] = {}
+        self._cache: dict[str, float | None] = {}
 
-    def __call__(self, words: list[str]) -> dict[str, float]:
+    def __call__(self, words: list[str]) -> dict[str, float | None]:
         missing = [w for w in words if w not in self._cache]
         if missing:
             for w, df in self.lexical.document_frequency(missing).items():
-                self._cache[w] = math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+                self._cache[w] = (
+                    math.log(1.0 + (self.n - df + 0.5) / (df + 0.5)) if df else None
+                )
         return {w: self._cache[w] for w in words}
 
 
 def _weights(words: list[str], idf: IdfTable) -> dict[str, float]:
-    """Stem -> weight (the largest IDF among the words that share the stem)."""
-    out: dict[str, float] = {}
+    """Stem -> weight: the largest IDF among the words that share the stem.
+
+    A word the corpus never uses weighs as much as the median known word: its
+    absence still counts against every sentence, but an unknown synonym ("give"
+    for "provide") does not outweigh the rest of the question.
+    """
+    known: dict[str, float] = {}
+    unknown: set[str] = set()
     for w, v in idf(list(dict.fromkeys(words))).items():
         s = stem(w)
-        out[s] = max(out.get(s, 0.0), v)
-    return out
+        if v is None:
+            unknown.add(s)
+        else:
+            known[s] = max(known.get(s, 0.0), v)
+    fill = statistics.median(known.values()) if known else 1.0
+    return {**{s: fill for s in unknown - known.keys()}, **known}
 
 
 def _related(a: str, b: str) -> bool:

@@ -32,7 +32,8 @@ STOPWORDS = frozenset(
 ) | frozenset(
     # How people ask about a document set, not what they ask about.
     """article articles document documents text texts passage passages author authors writer
-    say says said mention mentions mentioned describe describes described tell tells""".split()
+    say says said mention mentions mentioned describe describes described tell tells discuss
+    discusses discussed""".split()
 )
 
 _SCHEMA = """
