@@ -102,7 +102,7 @@ def validate_question(question: str) -> str:
         raise BadQuestion("The question is empty.", "Type a question about the documents.")
     if len(cleaned) > MAX_QUESTION_CHARS:
         raise BadQuestion(
-            f"The question is {len(cleaned):,} characters long; the limit is "
+            f"The question is {len(question):,} characters long; the limit is "
             f"{MAX_QUESTION_CHARS:,}.",
             "Ask a shorter question: a sentence or two works best.",
         )
