@@ -16,9 +16,9 @@ from assistant.conversation import (
     Turn,
     answer_from_json,
     default_path,
-    export_markdown,
     title_from,
 )
+from assistant.export import export_markdown
 from assistant.models import Answer, Citation, Passage
 
 

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from assistant.config import Config
-from assistant.conversation import ConversationError, ConversationStore, export_markdown
+from assistant.conversation import ConversationError, ConversationStore
 from assistant.errors import AssistantError
 from assistant.tui.backend import Backend, ServiceFactory, open_assistant
 from assistant.tui.commands import ChatCommands
@@ -224,6 +224,8 @@ class ChatApp(App[None]):
         default = Path.cwd() / f"{slug.lower() or 'conversation'}-{conversation_id}.md"
 
         def chosen(target: str | None) -> None:
+            from assistant.export import export_markdown
+
             if not target:
                 return
             path = Path(target).expanduser()
