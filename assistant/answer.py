@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from assistant.abstain import Evidence, answer_probability
 from assistant.errors import BadQuestion
-from assistant.models import Answer, Citation, Passage
+from assistant.models import Citation, Passage
 from assistant.retrieve import Candidate, Retrieval
 from assistant.textsafe import clean_question
 from index.chunk import sentences
@@ -67,9 +67,10 @@ _IRREGULAR = {
         feel:felt fight:fought find:found fly:flew,flown forget:forgot,forgotten get:got,gotten
         give:gave,given go:went,gone grow:grew,grown hold:held keep:kept know:knew,known lead:led
         leave:left lose:lost make:made mean:meant meet:met pay:paid rise:rose,risen run:ran
-        say:said see:saw,seen sell:sold send:sent shake:shook,shaken sink:sank,sunk speak:spoke,spoken
-        spend:spent stand:stood steal:stole,stolen strike:struck take:took,taken teach:taught
-        tell:told think:thought throw:threw,thrown understand:understood win:won write:wrote,written
+        say:said see:saw,seen sell:sold send:sent shake:shook,shaken sink:sank,sunk
+        speak:spoke,spoken spend:spent stand:stood steal:stole,stolen strike:struck
+        take:took,taken teach:taught tell:told think:thought throw:threw,thrown
+        understand:understood win:won write:wrote,written
         """.split()
     )
     for form in forms.split(",")
@@ -294,7 +295,7 @@ class ExtractiveAnswerer:
         """
         c = cands[best.cand_index]
         spans = sentences(c.text)
-        for i, (s, e, _p) in enumerate(spans):
+        for i, (s, _e, _p) in enumerate(spans):
             if c.start + s != best.start:
                 continue
             for j in (i + 1, i - 1):

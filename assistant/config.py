@@ -93,5 +93,6 @@ def make_embedder():  # -> index.embed.Embedder
                 "Set it to the model's tokenizer.json.",
             )
         mp = Path(model).expanduser()
-        return OnnxEmbedder(mp, Path(tok).expanduser(), model_id=f"{mp.name}@{file_sha256(mp)[:12]}")
+        model_id = f"{mp.name}@{file_sha256(mp)[:12]}"
+        return OnnxEmbedder(mp, Path(tok).expanduser(), model_id=model_id)
     return OnnxEmbedder()

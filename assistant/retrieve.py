@@ -230,7 +230,7 @@ def fuse(
 ) -> list[Candidate]:
     """Weighted reciprocal rank fusion; keeps each list's raw score on the candidate."""
     pool, need_text = _collect(lists)
-    for name, weight, items in lists:
+    for _name, weight, items in lists:
         for rank, item in enumerate(items, start=1):
             cid = item.chunk_id if isinstance(item, Candidate) else item[0]
             pool[cid].fused += weight / (RRF_K + rank)

@@ -61,10 +61,12 @@ class Assistant:
         wait: float = 0.0,
         refresh: bool = True,
         embedder: object | None = None,
+        rebuild: bool = False,
     ) -> Assistant:
+        """A ready service; ``rebuild`` discards the index first (it may be too damaged to open)."""
         svc = cls(config, embedder or make_embedder())
-        if refresh:
-            svc.refresh(progress=progress, wait=wait, only_if_stale=True)
+        if refresh or rebuild:
+            svc.refresh(progress=progress, wait=wait, only_if_stale=not rebuild, rebuild=rebuild)
         svc._load()
         return svc
 

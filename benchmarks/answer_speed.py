@@ -46,7 +46,8 @@ def main() -> None:
     ap.add_argument("--questions", type=Path, help="JSONL with a 'question' per line")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--cold", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_speed.json")
+    ap.add_argument("--out", type=Path,
+                    default=ROOT / "benchmarks" / "results" / "answer_speed.json")
     args = ap.parse_args()
 
     items = DEFAULT_QUESTIONS

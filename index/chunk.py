@@ -100,7 +100,8 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
             nxt += 1
         if nxt < end and text[nxt].islower():
             continue
-        if text[m.start()] == "." and m.end() - m.start() == 1 and _is_abbreviation(text, m.start()):
+        single_stop = text[m.start()] == "." and m.end() - m.start() == 1
+        if single_stop and _is_abbreviation(text, m.start()):
             continue
         cuts.setdefault(pos, False)
     spans: list[tuple[int, int, bool]] = []

@@ -136,7 +136,9 @@ class OnnxEmbedder:
                     str(self._model_path), sess_options=opts, providers=["CPUExecutionProvider"]
                 )
             except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise ModelError(f"Cannot load the embedding model '{self._model_path}': {exc}")
+                raise ModelError(
+                    f"Cannot load the embedding model '{self._model_path}': {exc}"
+                ) from exc
             self._input_names = frozenset(i.name for i in session.get_inputs())
             self._tokenizer = tok
             self._session = session

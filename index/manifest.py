@@ -168,7 +168,8 @@ class WriterLock:
         except (OSError, ValueError):
             return "another process"
         since = time.strftime("%H:%M:%S", time.localtime(info.get("since", 0)))
-        return f"pid {info.get('pid', '?')} on {info.get('host', '?')} ('{info.get('cmd', '?')}', since {since})"
+        who = f"pid {info.get('pid', '?')} on {info.get('host', '?')}"
+        return f"{who} ('{info.get('cmd', '?')}', since {since})"
 
     def acquire(self, wait: float = 0.0) -> WriterLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

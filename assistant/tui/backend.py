@@ -42,13 +42,7 @@ def open_assistant(
     """The real service: builds or refreshes the index, loads the model."""
     from assistant.service import Assistant
 
-    if rebuild:  # the index may be too damaged to open, so rebuild before loading it
-        from assistant.config import make_embedder
-
-        embedder = make_embedder()
-        Assistant(config, embedder).refresh(progress=progress, rebuild=True)
-        return Assistant.open(config, embedder=embedder)
-    return Assistant.open(config, progress=progress)
+    return Assistant.open(config, progress=progress, rebuild=rebuild)
 
 
 class Backend:
