@@ -36,7 +36,12 @@ from index.manifest import load_manifest  # noqa: E402
 from index.store import VectorStore  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-MODES = {"hybrid": ("dense", "bm25"), "bm25": ("bm25",), "dense": ("dense",)}
+MODES = {  # name: (retrievers, fusion)
+    "hybrid": (("dense", "bm25"), "scores"),
+    "hybrid-rrf": (("dense", "bm25"), "rrf"),
+    "bm25": (("bm25",), "scores"),
+    "dense": (("dense",), "scores"),
+}
 
 
 def squad_norm(s: str) -> str:
@@ -104,7 +109,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--k", type=int, default=6)
-    ap.add_argument("--modes", default="hybrid,bm25,dense")
+    ap.add_argument("--modes", default="hybrid,hybrid-rrf,bm25,dense")
     ap.add_argument("--features", type=Path, help="write abstention evidence (JSONL) here")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
     args = ap.parse_args()
@@ -128,10 +133,10 @@ def main() -> None:
     results: dict[str, Any] = {"n": len(questions), "seed": args.seed, "k": args.k,
                                "chunks": summary.chunks, "modes": {}}
     print(f"\n{len(questions)} questions, k={args.k}\n")
-    print(f"{'mode':8} {'in cited':>9} {'in answer':>10} {'in top-k':>9} {'abstain':>8}"
+    print(f"{'mode':10} {'in cited':>9} {'in answer':>10} {'in top-k':>9} {'abstain':>8}"
           f" {'exact':>6} {'p50 ms':>7} {'p95 ms':>7}")
     for mode in args.modes.split(","):
-        use = MODES[mode]
+        use, retriever.fusion = MODES[mode]
         cited = in_answer = in_topk = abstained = exact = total_cits = 0
         lat: list[float] = []
         for q in questions:
@@ -160,13 +165,14 @@ def main() -> None:
             "latency_ms_p95": sorted(lat)[int(0.95 * (len(lat) - 1))],
         }
         results["modes"][mode] = row
-        print(f"{mode:8} {row['gold_in_cited_passage']:9.1%} {row['gold_in_answer']:10.1%} "
+        print(f"{mode:10} {row['gold_in_cited_passage']:9.1%} {row['gold_in_answer']:10.1%} "
               f"{row['gold_in_retrieved']:9.1%} {row['abstained']:8.1%} {exact:>3}/{total_cits:<3}"
               f"{row['latency_ms_p50']:7.1f} {row['latency_ms_p95']:7.1f}")
 
     if args.features:
         neg = unanswerable(args.squad, args.hotpot, 500, args.seed)
         abst_by_kind: dict[str, list[int]] = {}
+        retriever.fusion = MODES["hybrid"][1]
         for q in neg:
             r = retriever.retrieve(q["question"], args.k)
             _text, abst, _c, _p, ev = answerer.answer(q["question"], r, k=args.k)
