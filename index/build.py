@@ -6,6 +6,12 @@ chunks, embeds and writes only what is new. Chunk ids are derived from
 ``(source, start, end, text)``, so re-running never duplicates a vector, and a
 chunk already present in Chroma (left by a killed run, or written by another
 client of the same server) is adopted instead of embedded again.
+
+With a Chroma server the collection may be shared by several clients, each with
+its own local store (manifest, lexical index). A build then deletes only ids it
+owns: those in its own manifest, and those it wrote itself (recorded in the
+``written`` journal before each upsert, so a killed run's leftovers are still
+known). Vectors other clients wrote are never touched, whatever corpus they index.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from index.store import VectorStore
 
 log = logging.getLogger(__name__)
 LEXICAL_FILE = "lexical.sqlite"
+JOURNAL_FILE = "written"  # ids upserted since the last completed run, one per line
 CHECKPOINT_SECONDS = 5.0
 WRITE_BATCH = 256  # chunks embedded and written together; a kill loses at most this much work
 
@@ -50,6 +57,26 @@ def chunk_id(source: str, start: int, end: int, text: str) -> str:
     h.update(f"{source}\x00{start}\x00{end}\x00".encode())
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
+
+
+def _read_journal(store: Path) -> set[str]:
+    try:
+        text = (store / JOURNAL_FILE).read_text()
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise StoreError(f"Cannot read '{store / JOURNAL_FILE}' ({exc.strerror}).") from exc
+    return {line for line in text.split() if line}
+
+
+def _append_journal(store: Path, ids: list[str]) -> None:
+    """Record ids before they are written, so a killed run knows what it left behind."""
+    with open(store / JOURNAL_FILE, "a") as fh:
+        fh.write("".join(f"{cid}\n" for cid in ids))
+
+
+def _clear_journal(store: Path) -> None:
+    (store / JOURNAL_FILE).unlink(missing_ok=True)
 
 
 def collection_name(model_id: str, params: ChunkParams, label: str = "corpus") -> str:
@@ -160,15 +187,20 @@ def _refresh(
 
     # Anything the manifest does not vouch for is checked against the stores:
     # after a killed run, a lost manifest, or another client of the same server.
+    # Embedded, the collection is ours alone: every id in it is ours. On a server
+    # it may be shared, so only the ids this store owns are looked up (and may go).
+    shared = vectors.url is not None
+    if manifest is not old:
+        _clear_journal(store)  # ids written for another collection or settings
+    journal = _read_journal(store)
     existing: set[str] | None = None
     lex_existing: set[str] | None = None
-    expected_count = manifest.chunk_count()
-    if (
-        is_dirty(store)
-        or vectors.count() != expected_count
-        or lexical.count() != expected_count
-    ):
-        existing, lex_existing = vectors.ids(), lexical.ids()
+    if _needs_reconcile(store, manifest, vectors, lexical, journal):
+        if shared:
+            existing = vectors.existing(sorted(manifest.chunk_ids() | journal))
+        else:
+            existing = vectors.ids()
+        lex_existing = lexical.ids()
         for src, entry in list(manifest.documents.items()):
             if not all(c in existing and c in lex_existing for c in entry.chunks):
                 del manifest.documents[src]  # incomplete: treat as new, adopt what is there
@@ -193,7 +225,8 @@ def _refresh(
         save_manifest(store, manifest)
         _add_documents(
             [current[s] for s in sorted(changed + added)],
-            store, embedder, params, manifest, vectors, lexical, existing, lex_existing, progress,
+            store, embedder, params, manifest, vectors, lexical,
+            _lookup(vectors, existing), lex_existing, progress,
         )
         if existing is not None:
             expected = manifest.chunk_ids()
@@ -201,6 +234,7 @@ def _refresh(
             lexical.delete(sorted((lex_existing or set()) - expected))
         save_manifest(store, manifest)
         clear_dirty(store)
+        _clear_journal(store)
 
     return IndexSummary(
         added=len([s for s in added if s not in known_before]),
@@ -214,6 +248,36 @@ def _refresh(
     )
 
 
+def _needs_reconcile(
+    store: Path, manifest: Manifest, vectors: VectorStore, lexical: LexicalIndex,
+    journal: set[str],
+) -> bool:
+    expected = manifest.chunk_count()
+    if is_dirty(store) or journal or lexical.count() != expected:
+        return True
+    n = vectors.count()
+    if vectors.url is None or n <= expected:
+        return n != expected
+    # A shared collection holds other clients' vectors too: are all of ours there?
+    return len(vectors.existing(sorted(manifest.chunk_ids()))) != expected
+
+
+Lookup = Callable[[list[str]], set[str]]
+
+
+def _lookup(vectors: VectorStore, existing: set[str] | None) -> Lookup:
+    """Which of some chunk ids Chroma already holds (so they are adopted, not embedded).
+
+    Embedded, that is known from the reconcile scan (or nothing is there to adopt);
+    on a server, another client may have written them, so Chroma is asked.
+    """
+    if vectors.url is not None:
+        return lambda ids: vectors.existing(ids)
+    if existing is None:
+        return lambda ids: set()
+    return lambda ids: existing & set(ids)
+
+
 def _add_documents(
     docs: list[Document],
     store: Path,
@@ -222,7 +286,7 @@ def _add_documents(
     manifest: Manifest,
     vectors: VectorStore,
     lexical: LexicalIndex,
-    existing: set[str] | None,
+    lookup: Lookup,
     lex_existing: set[str] | None,
     progress: Progress | None,
 ) -> None:
@@ -244,7 +308,7 @@ def _add_documents(
         size += len(item.chunks)
         if size < WRITE_BATCH and i + 1 < len(pending):
             continue
-        done = _write_batch(batch, embedder, vectors, lexical, existing, lex_existing,
+        done = _write_batch(batch, store, embedder, vectors, lexical, lookup, lex_existing,
                             progress, done, total)
         for p in batch:
             manifest.documents[p.doc.source] = DocEntry(p.doc.sha256, p.doc.size, p.ids)
@@ -256,10 +320,11 @@ def _add_documents(
 
 def _write_batch(
     batch: list[_Pending],
+    store: Path,
     embedder: Embedder,
     vectors: VectorStore,
     lexical: LexicalIndex,
-    existing: set[str] | None,
+    lookup: Lookup,
     lex_existing: set[str] | None,
     progress: Progress | None,
     done: int,
@@ -270,7 +335,8 @@ def _write_batch(
         for p in batch
         for c, cid in zip(p.chunks, p.ids, strict=True)
     ]
-    todo = [r for r in rows if existing is None or r.chunk_id not in existing]
+    present = lookup([r.chunk_id for r in rows])
+    todo = [r for r in rows if r.chunk_id not in present]
     adopted = len(rows) - len(todo)
     if adopted and progress:
         done += adopted
@@ -283,6 +349,7 @@ def _write_batch(
                 progress(done, total)
 
         vecs = embedder.embed_documents([r.text for r in todo], progress=tick)
+        _append_journal(store, [r.chunk_id for r in todo])
         vectors.upsert(
             [r.chunk_id for r in todo],
             vecs,

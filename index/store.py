@@ -193,6 +193,15 @@ class VectorStore:
             out.update(got["ids"])
         return out
 
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the collection holds (asks for ids only, in batches)."""
+        out: set[str] = set()
+        for i in range(0, len(ids), self._batch):
+            part = list(ids[i : i + self._batch])
+            got = self.call(lambda part=part: self._col.get(ids=part, include=[]))
+            out.update(got["ids"])
+        return out
+
     def get(self, ids: Sequence[str]) -> list[Hit]:
         got = self.call(lambda: self._col.get(ids=list(ids), include=["documents", "metadatas"]))
         return [
