@@ -1,7 +1,11 @@
 """The dense side of the index: a Chroma collection holding our own vectors.
 
 Embedded (``PersistentClient`` in ``<store>/chroma``) by default, or a Chroma
-server with ``chroma_url``. Telemetry is off, Chroma's downloading default
+server with ``chroma_url``. A server's collection may be shared with other
+clients indexing other corpora, so there the collection handed to retrieval is an
+:class:`OwnView`: nearest-neighbour queries keep only chunks of this store's own
+corpus (those in its local lexical index), fetching deeper when others' chunks
+crowd the top. Telemetry is off, Chroma's downloading default
 embedding function is never attached, ids are ours and deterministic, and the
 metadata is flat: ``source``, ``start``, ``end``, ``doc_sha256``.
 """
@@ -10,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,10 +77,77 @@ def _http_client(url: str) -> Any:
     return client
 
 
+Owns = Callable[[Sequence[str]], set[str]]
+
+
+class LocalChunkIds:
+    """Which ids are chunks of this store's corpus: its lexical index, read-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        with self._lock:
+            if self._db is None:
+                if not self.path.exists():
+                    return set()
+                self._db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+                )
+            out: set[str] = set()
+            for i in range(0, len(ids), 500):
+                part = list(ids[i : i + 500])
+                marks = ",".join("?" * len(part))
+                out.update(r[0] for r in self._db.execute(
+                    f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
+                ))
+            return out
+
+
+class OwnView:
+    """A shared collection as one client sees it; anything but ``query`` passes through."""
+
+    def __init__(self, col: Any, owns: Owns) -> None:
+        self._col = col
+        self._owns = owns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._col, name)
+
+    def query(self, query_embeddings: Any, n_results: int = 10, **kwargs: Any) -> Any:
+        total = self._col.count()
+        n = min(n_results, total)
+        while True:
+            res = self._col.query(query_embeddings=query_embeddings, n_results=n, **kwargs)
+            rows = res["ids"]
+            mine = self._owns(sorted({cid for row in rows for cid in row}))
+            short = any(sum(cid in mine for cid in row) < n_results for row in rows)
+            if not short or n >= total:
+                break
+            n = min(n * 4, total)  # others' chunks crowd the top: look deeper
+        keep = [[i for i, cid in enumerate(row) if cid in mine][:n_results] for row in rows]
+        for key, value in list(res.items()):
+            if isinstance(value, list) and len(value) == len(rows) and all(
+                isinstance(v, list) for v in value
+            ):
+                res[key] = [[v[i] for i in k] for v, k in zip(value, keep, strict=True)]
+        return res
+
+
 class VectorStore:
     """One Chroma collection; every call maps Chroma failures to our errors."""
 
-    def __init__(self, store_dir: Path, collection: str, chroma_url: str | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        collection: str,
+        chroma_url: str | None = None,
+        owns: Owns | None = None,
+    ) -> None:
         self.url = chroma_url
         self.name = collection
         self._where = chroma_url or str(store_dir / "chroma")
@@ -100,6 +173,8 @@ class VectorStore:
             )
         )
         self._batch = self.call(self._client.get_max_batch_size)
+        # Embedded, the collection is this store's alone; on a server it may be shared.
+        self._owns = owns or (LocalChunkIds(store_dir / "lexical.sqlite") if chroma_url else None)
 
     def call(self, fn: Any) -> Any:
         try:
@@ -119,8 +194,8 @@ class VectorStore:
 
     @property
     def collection(self) -> Any:
-        """The underlying Chroma collection (for LlamaIndex's ``ChromaVectorStore``)."""
-        return self._col
+        """The Chroma collection for LlamaIndex's ``ChromaVectorStore`` (see :class:`OwnView`)."""
+        return OwnView(self._col, self._owns) if self._owns else self._col
 
     def drop(self) -> None:
         """Delete the collection and start an empty one."""
@@ -214,7 +289,7 @@ class VectorStore:
         if n <= 0:
             return []
         res = self.call(
-            lambda: self._col.query(
+            lambda: self.collection.query(
                 query_embeddings=[embedding],
                 n_results=n,
                 include=["documents", "metadatas", "distances"],
