@@ -30,7 +30,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", metavar="DIR", help="folder of .txt/.md documents (default: seeds/)")
     p.add_argument("--store", metavar="DIR", help="where the index lives (default: per-user data)")
     p.add_argument("--chroma-url", metavar="URL", help="use a Chroma server, e.g. http://host:8000")
-    p.add_argument("--collection", metavar="NAME", help="Chroma collection name (default: derived)")
+    p.add_argument("--collection", metavar="NAME",
+                   help="Chroma collection (default: the corpus folder name + a hash of the "
+                   "model and chunking; clients of one server share it by name)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another process that is writing the index")
 

@@ -113,6 +113,11 @@ def _open_stores(
     return vectors, lexical
 
 
+def _settings_tag(model_id: str, params: ChunkParams) -> dict[str, str]:
+    chunking = ",".join(f"{k}={v}" for k, v in sorted(params.to_json().items()))
+    return {"assistant_model": model_id, "assistant_chunking": chunking}
+
+
 def build_index(
     corpus: Path,
     store: Path,
@@ -150,6 +155,8 @@ def build_index(
         old = None if rebuild else load_manifest(store)
         vectors, lexical = _open_stores(store, collection, chroma_url, rebuild)
         try:
+            if chroma_url:
+                vectors.claim(_settings_tag(embedder.model_id, params))
             return _refresh(
                 root, store, embedder, params, collection, old, vectors, lexical,
                 documents, skipped, progress, t0,

@@ -70,11 +70,29 @@ def _http_client(url: str) -> Any:
         )
         client.heartbeat()
     except Exception as exc:
+        if _refused(exc):
+            raise _auth_error(url, exc) from exc
         raise ChromaUnavailable(
             f"Cannot reach the Chroma server at {url} ({type(exc).__name__}).",
-            "Is it running? Start one with 'chroma run --path DIR --port PORT'.",
+            "Is it running? Start one with 'chroma run --path DIR --host HOST --port PORT'.",
         ) from exc
     return client
+
+
+def _refused(exc: BaseException) -> bool:
+    """Did the server turn us away (401/403) rather than fail?"""
+    name = type(exc).__name__
+    return "Auth" in name or "Forbidden" in name or "Unauthorized" in str(exc)
+
+
+def _auth_error(url: str, exc: BaseException) -> ChromaUnavailable:
+    hint = (
+        f"Check the token in {TOKEN_ENV}." if os.environ.get(TOKEN_ENV)
+        else f"The server wants a token: set {TOKEN_ENV}."
+    )
+    return ChromaUnavailable(
+        f"The Chroma server at {url} refused the request ({type(exc).__name__}: {exc}).", hint
+    )
 
 
 Owns = Callable[[Sequence[str]], set[str]]
@@ -182,10 +200,13 @@ class VectorStore:
         except (ChromaUnavailable, StoreError):
             raise
         except Exception as exc:
+            if self.url and _refused(exc):
+                raise _auth_error(self.url, exc) from exc
             if self.url:
                 raise ChromaUnavailable(
                     f"The Chroma server at {self.url} failed: {type(exc).__name__}: {exc}",
-                    "Check that it is running, then run the command again.",
+                    "Check that it is running, then run the command again (an index build "
+                    "resumes where it stopped).",
                 ) from exc
             raise StoreError(
                 f"The vector store at '{self._where}' failed: {type(exc).__name__}: {exc}",
@@ -196,6 +217,23 @@ class VectorStore:
     def collection(self) -> Any:
         """The Chroma collection for LlamaIndex's ``ChromaVectorStore`` (see :class:`OwnView`)."""
         return OwnView(self._col, self._owns) if self._owns else self._col
+
+    def claim(self, settings: dict[str, str]) -> None:
+        """Tag a server collection with the model and chunking its vectors come from.
+
+        Chunk ids do not depend on the model, so a client with another model must
+        not adopt (or add to) a collection named explicitly by ``--collection``.
+        """
+        meta = dict(self.call(lambda: self._col.metadata) or {})
+        theirs = {k: meta[k] for k in settings if k in meta}
+        if not theirs:
+            self.call(lambda: self._col.modify(metadata={**meta, **settings}))
+        elif theirs != settings:
+            raise StoreError(
+                f"The collection '{self.name}' on {self.url} holds vectors made with other "
+                f"settings ({', '.join(f'{k}={v}' for k, v in theirs.items())}).",
+                "Use another --collection name, or leave it out to get one for these settings.",
+            )
 
     def drop(self) -> None:
         """Delete the collection and start an empty one."""

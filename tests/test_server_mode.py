@@ -397,3 +397,86 @@ def test_default_collection_names_differ_by_corpus_folder(server: ChromaServer,
     name_b = load_manifest(tmp_path / "sb").collection  # type: ignore[union-attr]
     assert name_a != name_b and name_a.startswith("news-") and name_b.startswith("nature-")
     assert set(collection_ids(server.url, name_a)) == manifest_ids(tmp_path / "sa")
+
+
+# -- the token -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[tuple[str, list[str | None]]]:
+    """An HTTP server that answers every request 401, recording the Authorization header."""
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            seen.append(self.headers.get("Authorization"))
+            body = json.dumps({"error": "AuthorizationError", "message": "Unauthorized"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_token_is_sent_and_a_refusal_names_the_url_and_the_variable(
+        refusing_server: tuple[str, list[str | None]], tmp_path: Path) -> None:
+    url, seen = refusing_server
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant", "index", "--corpus", str(SEEDS),
+         "--store", str(tmp_path / "store"), "--chroma-url", url],
+        cwd=tmp_path, env=subprocess_env(ASSISTANT_CHROMA_TOKEN="s3cret"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert f"The Chroma server at {url} refused" in proc.stderr
+    assert "ASSISTANT_CHROMA_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
+    assert "s3cret" not in proc.stderr  # never echo the secret
+    assert seen and all(h == "Bearer s3cret" for h in seen)
+
+
+def test_url_from_the_environment_and_a_token_work_with_a_real_server(
+        server: ChromaServer, tmp_path: Path) -> None:
+    corpus = copy_corpus(tmp_path / "env-seeds")
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant", "index", "--corpus", str(corpus),
+         "--store", str(tmp_path / "store"), "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=subprocess_env(ASSISTANT_CHROMA_URL=server.url, ASSISTANT_CHROMA_TOKEN="t"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["chunks"] == 32
+    assert not (tmp_path / "store" / "chroma").exists()
+
+
+def test_a_collection_made_with_another_model_is_refused(server: ChromaServer, tmp_path: Path,
+                                                         embedder: Any) -> None:
+    from assistant.errors import StoreError
+
+    corpus = copy_corpus(tmp_path / "tagged")
+    build_index(corpus, tmp_path / "a", embedder, chroma_url=server.url, collection="tagged")
+    other = CountingEmbedder(embedder)
+    other.model_id = "another-model@123"  # same chunk ids, different vectors
+    with pytest.raises(StoreError) as exc:
+        build_index(corpus, tmp_path / "b", other, chroma_url=server.url, collection="tagged")
+    assert "'tagged'" in str(exc.value) and "another --collection" in str(exc.value)
+    assert other.texts == []
+    # Without --collection it gets a collection of its own.
+    summary = build_index(corpus, tmp_path / "b", other, chroma_url=server.url)
+    assert summary.chunks == 32 and load_manifest(tmp_path / "b").collection != "tagged"  # type: ignore[union-attr]
