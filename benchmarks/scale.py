@@ -1,0 +1,411 @@
+"""Scale: index build, store size, memory and query latency at ~1k, 10k and 100k chunks.
+
+Corpora are prefixes of one ordered list of real documents nobody here wrote, so the
+smaller corpus is inside the larger one: the 48 SQuAD v1.1 dev articles (~2.6k
+chunks), then SciFact's 5,183 abstracts (~13k chunks), then the Python 3.11
+documentation sources (``apt-get install python3.11-doc``: ``_sources/*.rst.txt``,
+~18k chunks), then any ``--extra DIR`` (text, reST, Markdown or HTML; for 100k chunks,
+e.g. ``apt-get install linux-doc-6.1`` and ``--extra /usr/share/doc/linux-doc-6.1``).
+Documents are added until the real chunker reaches the target.
+
+Each measurement runs in its own child process (``--child``), so each peak RSS is
+that phase's own: the build (embedded store), a refresh of the unchanged corpus, warm
+query latency (retrieval alone, and a full answer) and cold start to a first answer
+(``python -m assistant ask`` from spawn). At one size (``--plain-at``) the plain
+LlamaIndex pipeline (``VectorStoreIndex`` over ``ChromaVectorStore``, default
+settings, the same ONNX model through ``benchmarks/onnx_llama_embedding.py``) is
+measured too, and our figures are printed as ratios to it.
+
+    python benchmarks/scale.py --sizes 1k,10k          # ~10 min on 2 busy cores
+    python benchmarks/scale.py --sizes 100k --extra /usr/share/doc/linux-doc-6.1 --no-plain
+
+Corpora and stores go to ``benchmarks/scratch/scale/`` (gitignored); figures to
+``benchmarks/results/scale.json`` (merged by size) and ``scale.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html.parser
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SCRATCH = REPO / "benchmarks" / "scratch" / "scale"
+RESULTS = REPO / "benchmarks" / "results"
+SHARED = REPO.parent / "shared" / "benchmarks"
+PYDOC = Path("/usr/share/doc/python3.11/html/_sources")
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
+TARGETS = {  # issue 5, at 100k chunks
+    "answer_p50_ms": 150, "answer_p95_ms": 300, "peak_mib": 2048, "chunks_per_s": 50,
+    "refresh_s": 10,
+}
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+
+# ---------------------------------------------------------------- corpora
+
+
+class _Text(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+        if tag in ("p", "div", "li", "h1", "h2", "h3", "pre", "tr"):
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _html_text(raw: str) -> str:
+    p = _Text()
+    p.feed(raw)
+    return "\n\n".join(x.strip() for x in "".join(p.parts).split("\n\n") if x.strip())
+
+
+def documents(shared: Path, extra: list[Path]) -> Iterator[tuple[str, str, str]]:
+    """(source kind, file name, text) in corpus order."""
+    squad = json.loads((shared / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
+    for i, art in enumerate(squad["data"]):
+        body = "\n\n".join(p["context"].strip() for p in art["paragraphs"])
+        slug = re.sub(r"[^A-Za-z0-9_]+", "_", art["title"])[:40]
+        yield "squad", f"squad/{i:02d}-{slug}.txt", art["title"].replace("_", " ") + "\n\n" + body
+    with open(shared / "scifact" / "corpus.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            yield "scifact", f"scifact/{d['_id']}.txt", f"{d['title']}\n\n{d['text']}\n"
+    folders = ([("pydoc", PYDOC)] if PYDOC.is_dir() else []) + [("extra", e) for e in extra]
+    for kind, folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.suffix not in (".txt", ".rst", ".md", ".pod", ".html"):
+                continue
+            raw = path.read_text(encoding="utf-8", errors="replace")
+            text = _html_text(raw) if path.suffix == ".html" else raw
+            if text.strip():
+                rel = path.relative_to(folder).as_posix().replace("/", "__")
+                yield kind, f"{kind}/{rel}".removesuffix(".html") + ".txt", text
+
+
+def make_corpus(target: int, shared: Path, extra: list[Path]) -> dict[str, Any]:
+    """Write the first documents reaching ``target`` chunks to a scratch folder."""
+    from index.chunk import ChunkParams, chunk_text
+
+    root = SCRATCH / f"corpus-{target}"
+    info_path = SCRATCH / f"corpus-{target}.json"
+    if info_path.exists() and root.is_dir():
+        return json.loads(info_path.read_text())
+    shutil.rmtree(root, ignore_errors=True)
+    params = ChunkParams()
+    chunks = chars = docs = 0
+    kinds: dict[str, int] = {}
+    for kind, name, text in documents(shared, extra):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="")
+        chunks += len(chunk_text(text, params))
+        chars += len(text)
+        docs += 1
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if chunks >= target:
+            break
+    else:
+        raise SystemExit(f"only {chunks} chunks of text for {target}: add --extra DIR")
+    info = {"root": str(root), "documents": docs, "chunks": chunks, "chars": chars,
+            "sources": kinds}
+    info_path.write_text(json.dumps(info))
+    return info
+
+
+def questions(shared: Path, corpus: Path, n: int) -> list[str]:
+    """SQuAD questions about the corpus's articles and SciFact claims, sampled."""
+    squad = json.loads((shared / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))
+    present = {p.name.split("-", 1)[0] for p in (corpus / "squad").glob("*.txt")}
+    pool = [qa["question"] for i, art in enumerate(squad["data"]) if f"{i:02d}" in present
+            for par in art["paragraphs"] for qa in par["qas"]]
+    if (corpus / "scifact").is_dir():
+        with open(shared / "scifact" / "queries.jsonl", encoding="utf-8") as fh:
+            pool += [json.loads(line)["text"] for line in fh]
+    random.Random(5).shuffle(pool)
+    return pool[:n]
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------- children
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 \
+        else values[0]
+
+
+def child_build(a: dict[str, Any]) -> dict[str, Any]:
+    from assistant.config import make_embedder
+    from index.build import build_index
+
+    emb = make_embedder()
+    emb.load()
+    t = time.perf_counter()
+    s = build_index(Path(a["corpus"]), Path(a["store"]), emb, chroma_url=a.get("url"))
+    return {"seconds": time.perf_counter() - t, "chunks": s.chunks, "documents": s.documents,
+            "added": s.added, "unchanged": s.unchanged, "peak_mib": _peak_mib()}
+
+
+def child_query(a: dict[str, Any]) -> dict[str, Any]:
+    from assistant.config import Config
+    from assistant.service import Assistant
+
+    svc = Assistant.open(Config.resolve(corpus=a["corpus"], store=a["store"],
+                                        chroma_url=a.get("url")))
+    qs = a["questions"]
+    for q in qs[:5]:  # warm-up: caches, lazy imports, the ONNX session
+        svc.ask(q)
+    retrieve, answer = [], []
+    for q in qs:
+        t = time.perf_counter()
+        svc._retriever.retrieve(q, svc.config.k)  # noqa: SLF001 - retrieval alone
+        retrieve.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        svc.ask(q)
+        answer.append((time.perf_counter() - t) * 1000)
+    return {"retrieve_ms": retrieve, "answer_ms": answer, "peak_mib": _peak_mib()}
+
+
+def child_plain(a: dict[str, Any]) -> dict[str, Any]:
+    """The LlamaIndex quick-start pipeline with defaults, on Chroma, with our model."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from llama_index.core import Settings, SimpleDirectoryReader, StorageContext, VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+    from onnx_llama_embedding import OnnxLlamaEmbedding
+
+    from index.embed import OnnxEmbedder
+
+    Settings.llm = None  # never resolve the default (OpenAI) LLM
+    embed = OnnxLlamaEmbedding(OnnxEmbedder().load())
+    store = Path(a["store"])
+    t = time.perf_counter()
+    docs = SimpleDirectoryReader(a["corpus"], recursive=True, required_exts=[".txt"]).load_data()
+    client = chromadb.PersistentClient(path=str(store / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    col = client.get_or_create_collection("plain", embedding_function=None)
+    index = VectorStoreIndex.from_documents(
+        docs, embed_model=embed,
+        storage_context=StorageContext.from_defaults(vector_store=ChromaVectorStore(
+            chroma_collection=col)),
+    )
+    build_s = time.perf_counter() - t
+    build_peak = _peak_mib()
+    retriever = index.as_retriever(similarity_top_k=6)
+    # No LLM can run here; "no_text" keeps the query engine's path minus the LLM call.
+    engine = index.as_query_engine(similarity_top_k=6, response_mode="no_text")
+    qs = a["questions"]
+    for q in qs[:5]:
+        engine.query(q)
+    retrieve, answer = [], []
+    for q in qs:
+        t = time.perf_counter()
+        retriever.retrieve(q)
+        retrieve.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        engine.query(q)
+        answer.append((time.perf_counter() - t) * 1000)
+    return {"seconds": build_s, "chunks": col.count(), "build_peak_mib": build_peak,
+            "retrieve_ms": retrieve, "answer_ms": answer, "peak_mib": _peak_mib()}
+
+
+CHILDREN = {"build": child_build, "query": child_query, "plain": child_plain}
+
+
+def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, json.dumps(args)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    if proc.returncode:
+        raise SystemExit(f"{kind} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["process_s"] = time.perf_counter() - t
+    return out
+
+
+def cold_answer(corpus: str, store: str, question: str, url: str | None) -> float:
+    """Spawn to a printed answer, as a person at a shell sees it (index current)."""
+    cmd = [sys.executable, "-m", "assistant", "ask", question, "--json",
+           "--corpus", corpus, "--store", store] + (["--chroma-url", url] if url else [])
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=REPO,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    return time.perf_counter() - t
+
+
+# ---------------------------------------------------------------- driver
+
+
+def measure(label: str, target: int, opts: argparse.Namespace) -> dict[str, Any]:
+    info = make_corpus(target, opts.shared, opts.extra)
+    corpus = info["root"]
+    store = SCRATCH / f"store-{target}"
+    shutil.rmtree(store, ignore_errors=True)
+    qs = questions(opts.shared, Path(corpus), opts.questions)
+    url = opts.chroma_url
+    load = os.getloadavg()[0]
+    build = run_child("build", {"corpus": corpus, "store": str(store), "url": url})
+    refresh = run_child("build", {"corpus": corpus, "store": str(store), "url": url})
+    assert refresh["unchanged"] == info["documents"], refresh
+    query = run_child("query", {"corpus": corpus, "store": str(store), "url": url,
+                                "questions": qs})
+    cold = [cold_answer(corpus, str(store), q, url) for q in qs[:3]]
+    row: dict[str, Any] = {
+        "size": label, "documents": info["documents"], "chunks": build["chunks"],
+        "chars": info["chars"], "sources": info["sources"],
+        "build_s": build["seconds"], "chunks_per_s": build["chunks"] / build["seconds"],
+        "chars_per_s": info["chars"] / build["seconds"], "build_peak_mib": build["peak_mib"],
+        "store_mib": du(store) / 2**20,
+        "refresh_s": refresh["seconds"], "refresh_process_s": refresh["process_s"],
+        "retrieve_p50_ms": _pct(query["retrieve_ms"], 50),
+        "retrieve_p95_ms": _pct(query["retrieve_ms"], 95),
+        "answer_p50_ms": _pct(query["answer_ms"], 50),
+        "answer_p95_ms": _pct(query["answer_ms"], 95),
+        "query_peak_mib": query["peak_mib"], "cold_answer_s": statistics.median(cold),
+        "questions": len(qs), "load_avg_before": round(load, 2), "chroma_url": url,
+    }
+    print_row(row)
+    if label == opts.plain_at and not opts.no_plain:
+        row["plain"] = measure_plain(corpus, qs)
+        print_plain(row)
+    return row
+
+
+def measure_plain(corpus: str, qs: list[str]) -> dict[str, Any]:
+    store = SCRATCH / "store-plain"
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    got = run_child("plain", {"corpus": corpus, "store": str(store), "questions": qs})
+    return {
+        "build_s": got["seconds"], "chunks": got["chunks"], "build_peak_mib": got["build_peak_mib"],
+        "store_mib": du(store) / 2**20,
+        "retrieve_p50_ms": _pct(got["retrieve_ms"], 50),
+        "retrieve_p95_ms": _pct(got["retrieve_ms"], 95),
+        "answer_p50_ms": _pct(got["answer_ms"], 50), "answer_p95_ms": _pct(got["answer_ms"], 95),
+        "query_peak_mib": got["peak_mib"],
+        "note": "VectorStoreIndex.from_documents over ChromaVectorStore, SimpleDirectoryReader, "
+                "default SentenceSplitter; 'answer' is as_query_engine(response_mode='no_text'): "
+                "its query path without an LLM call (none can run here)",
+    }
+
+
+def print_row(r: dict[str, Any]) -> None:
+    print(f"\n{r['size']}: {r['documents']} documents, {r['chunks']} chunks, "
+          f"{r['chars'] / 1e6:.1f}M chars ({r['sources']})")
+    print(f"  build      {r['build_s']:8.1f} s   {r['chunks_per_s']:6.1f} chunks/s   "
+          f"{r['chars_per_s'] / 1000:6.1f}k chars/s   peak {r['build_peak_mib']:.0f} MiB")
+    print(f"  store      {r['store_mib']:8.1f} MiB")
+    print(f"  refresh    {r['refresh_s']:8.2f} s unchanged ({r['refresh_process_s']:.1f} s "
+          "whole process)")
+    print(f"  retrieve   p50 {r['retrieve_p50_ms']:6.1f} ms   p95 {r['retrieve_p95_ms']:6.1f} ms")
+    print(f"  answer     p50 {r['answer_p50_ms']:6.1f} ms   p95 {r['answer_p95_ms']:6.1f} ms   "
+          f"peak {r['query_peak_mib']:.0f} MiB (warm, {r['questions']} questions)")
+    print(f"  cold start to first answer {r['cold_answer_s']:.2f} s")
+
+
+def print_plain(r: dict[str, Any]) -> None:
+    p = r["plain"]
+    print(f"  plain LlamaIndex on the same corpus: {p['chunks']} chunks (ours {r['chunks']})")
+    for key, label in [("build_s", "build time"), ("build_peak_mib", "build peak memory"),
+                       ("store_mib", "store size"), ("retrieve_p50_ms", "retrieve p50"),
+                       ("retrieve_p95_ms", "retrieve p95"), ("answer_p50_ms", "answer p50"),
+                       ("answer_p95_ms", "answer p95"), ("query_peak_mib", "query peak memory")]:
+        print(f"    {label:18s} ours {r[key]:9.1f}  plain {p[key]:9.1f}  "
+              f"ratio {r[key] / p[key]:5.2f}")
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing (pip install -e '.[bench]'): no plot")
+        return
+    rows = sorted(rows, key=lambda r: r["chunks"])
+    x = [r["chunks"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, style in [("retrieve_p50_ms", "o-"), ("retrieve_p95_ms", "o--"),
+                       ("answer_p50_ms", "s-"), ("answer_p95_ms", "s--")]:
+        ax.plot(x, [r[key] for r in rows], style, label=key.replace("_ms", "").replace("_", " "))
+    ax.axhline(TARGETS["answer_p50_ms"], color="grey", lw=0.8, ls=":")
+    ax.axhline(TARGETS["answer_p95_ms"], color="grey", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("chunks in the index")
+    ax.set_ylabel("latency, warm (ms)")
+    ax.set_title("Query latency vs corpus size (dotted: 100k targets)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1k,10k", help="comma-separated of 1k,10k,100k")
+    ap.add_argument("--shared", type=Path, default=SHARED, help="the shared benchmarks folder")
+    ap.add_argument("--extra", type=Path, action="append", default=[],
+                    help="more documents after SQuAD, SciFact and the Python docs")
+    ap.add_argument("--questions", type=int, default=60)
+    ap.add_argument("--plain-at", default="10k", help="size at which to run plain LlamaIndex")
+    ap.add_argument("--no-plain", action="store_true")
+    ap.add_argument("--chroma-url", help="measure against a Chroma server instead")
+    ap.add_argument("--out", type=Path, default=RESULTS / "scale.json")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
+    opts = ap.parse_args()
+    opts.out = opts.out.resolve()
+    if opts.child:
+        print(json.dumps(CHILDREN[opts.child](json.loads(opts.child_args))))
+        return
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    results = json.loads(opts.out.read_text()) if opts.out.exists() else {"sizes": {}}
+    for label in opts.sizes.split(","):
+        row = measure(label, SIZES[label], opts)
+        results["sizes"][label] = row
+        results.update(
+            machine=f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+            targets_at_100k=TARGETS, date=time.strftime("%Y-%m-%d"),
+        )
+        tmp = opts.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=1) + "\n")
+        os.replace(tmp, opts.out)
+    plot(list(results["sizes"].values()), opts.out.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
