@@ -96,6 +96,7 @@ def _auth_error(url: str, exc: BaseException) -> ChromaUnavailable:
 
 
 Owns = Callable[[Sequence[str]], set[str]]
+MAX_DEPTH = 4096  # how deep a query on a shared collection looks for this corpus's chunks
 
 
 class LocalChunkIds:
@@ -137,17 +138,49 @@ class OwnView:
         return getattr(self._col, name)
 
     def query(self, query_embeddings: Any, n_results: int = 10, **kwargs: Any) -> Any:
-        total = self._col.count()
-        n = min(n_results, total)
+        n = max(1, n_results)
         while True:
             res = self._col.query(query_embeddings=query_embeddings, n_results=n, **kwargs)
             rows = res["ids"]
             mine = self._owns(sorted({cid for row in rows for cid in row}))
             short = any(sum(cid in mine for cid in row) < n_results for row in rows)
-            if not short or n >= total:
+            exhausted = all(len(row) < n for row in rows)
+            if not short or exhausted or n >= MAX_DEPTH:
                 break
-            n = min(n * 4, total)  # others' chunks crowd the top: look deeper
+            n = min(n * 4, MAX_DEPTH)  # others' chunks crowd the top: look deeper
         keep = [[i for i, cid in enumerate(row) if cid in mine][:n_results] for row in rows]
+        for key, value in list(res.items()):
+            if isinstance(value, list) and len(value) == len(rows) and all(
+                isinstance(v, list) for v in value
+            ):
+                res[key] = [[v[i] for i in k] for v, k in zip(value, keep, strict=True)]
+        return res
+
+
+class LiveView:
+    """An embedded collection as a reader sees it while another process writes the index.
+
+    A client keeps the HNSW graph it loaded but reads records from SQLite as they are
+    now, so a chunk another process has deleted since still comes back from ``query``
+    (often first: it was the edited text that matched), with no metadata and no text.
+    Those hits are dropped; the reader answers from what the index holds until it
+    reloads (``Assistant.reload_if_changed``). Anything but ``query`` passes through.
+    """
+
+    def __init__(self, col: Any) -> None:
+        self._col = col
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._col, name)
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        res = self._col.query(*args, **kwargs)
+        metas, rows = res.get("metadatas"), res["ids"]
+        if not metas:
+            return res
+        keep = [[i for i, m in enumerate(row) if m is not None] for row in metas]
+        if all(len(k) == len(row) for k, row in zip(keep, rows, strict=True)):
+            return res
         for key, value in list(res.items()):
             if isinstance(value, list) and len(value) == len(rows) and all(
                 isinstance(v, list) for v in value
@@ -215,8 +248,8 @@ class VectorStore:
 
     @property
     def collection(self) -> Any:
-        """The Chroma collection for LlamaIndex's ``ChromaVectorStore`` (see :class:`OwnView`)."""
-        return OwnView(self._col, self._owns) if self._owns else self._col
+        """The collection for LlamaIndex's ``ChromaVectorStore`` (:class:`OwnView`, :class:`LiveView`)."""
+        return OwnView(self._col, self._owns) if self._owns else LiveView(self._col)
 
     def claim(self, settings: dict[str, str]) -> None:
         """Tag a server collection with the model and chunking its vectors come from.

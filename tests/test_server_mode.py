@@ -119,14 +119,17 @@ def own_server(chroma_exe: str, tmp_path: Path) -> Iterator[ChromaServer]:
         srv.stop()
 
 
-def server_collection(url: str, name: str) -> Any:
+def server_client(url: str) -> Any:
     import chromadb
     from chromadb.config import Settings
 
     port = int(url.rsplit(":", 1)[1])
-    client = chromadb.HttpClient(host="127.0.0.1", port=port,
-                                 settings=Settings(anonymized_telemetry=False))
-    return client.get_collection(name)
+    return chromadb.HttpClient(host="127.0.0.1", port=port,
+                               settings=Settings(anonymized_telemetry=False))
+
+
+def server_collection(url: str, name: str) -> Any:
+    return server_client(url).get_collection(name)
 
 
 def collection_ids(url: str, name: str) -> list[str]:
@@ -227,7 +230,7 @@ def test_server_stopped_mid_index_then_rerun_finishes_without_duplicates(
     corpus = tmp_path / "big"
     corpus.mkdir()
     seeds = sorted(SEEDS.glob("*.txt"))
-    for i in range(12):  # ~380 chunks: more than one write batch
+    for i in range(16):  # ~510 chunks: two write batches
         for f in seeds:
             (corpus / f"{i:02d}-{f.name}").write_text(
                 f"Copy {i}.\n\n" + f.read_text(encoding="utf-8"), encoding="utf-8")
@@ -240,16 +243,17 @@ def test_server_stopped_mid_index_then_rerun_finishes_without_duplicates(
         env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
+        client = server_client(own_server.url)
         deadline = time.monotonic() + 240
         written = 0
         while time.monotonic() < deadline and run.poll() is None:
             try:  # the first batch is in: the build is now embedding and writing the rest
-                written = server_collection(own_server.url, "big").count()
-            except Exception:
+                written = client.get_collection("big").count()
+            except Exception:  # not created yet
                 written = 0
             if written:
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         assert written and run.poll() is None, "the build ended before it could be cut"
         own_server.stop()
         out, err = run.communicate(timeout=180)
@@ -266,11 +270,11 @@ def test_server_stopped_mid_index_then_rerun_finishes_without_duplicates(
     ids = collection_ids(own_server.url, "big")
     assert len(ids) == len(set(ids)) == summary["chunks"]
     assert set(ids) == manifest_ids(store)
-    assert summary["documents"] == 36
+    assert summary["documents"] == 48
     assert not (store / "written").exists()
 
     again = json.loads(run_cli("index", *common, "--json", cwd=tmp_path).stdout)
-    assert again["unchanged"] == 36 and again["chunks"] == len(ids)
+    assert again["unchanged"] == 48 and again["chunks"] == len(ids)
 
 
 def test_outage_while_answering_is_chroma_unavailable(own_server: ChromaServer,
@@ -480,3 +484,31 @@ def test_a_collection_made_with_another_model_is_refused(server: ChromaServer, t
     # Without --collection it gets a collection of its own.
     summary = build_index(corpus, tmp_path / "b", other, chroma_url=server.url)
     assert summary.chunks == 32 and load_manifest(tmp_path / "b").collection != "tagged"  # type: ignore[union-attr]
+
+
+def test_own_view_looks_deeper_past_other_clients_chunks() -> None:
+    from index.store import OwnView
+
+    order = [f"theirs-{i}" for i in range(50)] + [f"mine-{i}" for i in range(10)]
+    asked: list[int] = []
+
+    class Collection:
+        name = "shared"
+
+        def query(self, query_embeddings: Any, n_results: int, **kwargs: Any) -> dict[str, Any]:
+            asked.append(n_results)
+            ids = order[:n_results]
+            return {"ids": [ids], "documents": [[f"text of {i}" for i in ids]],
+                    "distances": [[float(k) for k in range(len(ids))]], "embeddings": None}
+
+    view = OwnView(Collection(), lambda ids: {i for i in ids if i.startswith("mine")})
+    res = view.query(query_embeddings=[[0.0]], n_results=6, include=["documents"])
+    assert res["ids"] == [[f"mine-{i}" for i in range(6)]]
+    assert res["documents"] == [[f"text of mine-{i}" for i in range(6)]]
+    assert res["distances"] == [[float(k) for k in range(50, 56)]]
+    assert asked == [6, 24, 96] and view.name == "shared"  # deeper until enough, then stop
+
+    order[:] = order[:53]  # fewer of mine than asked for: stops when the collection runs out
+    asked.clear()
+    res = view.query(query_embeddings=[[0.0]], n_results=6)
+    assert res["ids"] == [["mine-0", "mine-1", "mine-2"]] and asked == [6, 24, 96]
