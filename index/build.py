@@ -39,6 +39,7 @@ from index.manifest import (
     is_dirty,
     load_manifest,
     mark_dirty,
+    remove_stale_temps,
     save_manifest,
 )
 from index.store import VectorStore
@@ -143,6 +144,7 @@ def build_index(
         raise StoreError(f"Cannot create the index folder '{store}' ({exc.strerror}).") from exc
 
     with WriterLock(store).acquire(wait):
+        remove_stale_temps(store)
         documents: list[Document] = []
         for cand in candidates:
             got = read_document(cand, max_bytes)

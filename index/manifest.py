@@ -122,6 +122,15 @@ def save_manifest(store: Path, manifest: Manifest) -> None:
     _fsync_dir(store)
 
 
+def remove_stale_temps(store: Path) -> None:
+    """Delete new manifests a killed writer wrote but never renamed into place.
+
+    Call with the writer lock held: then no other process is writing one.
+    """
+    for tmp in store.glob(f".{MANIFEST}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -1,0 +1,300 @@
+"""Shared pieces of the fault tests: a generated corpus, a killable writer, what is on disk.
+
+The writer runs the real ``assistant index`` in a fresh process. ``Writer`` can stop
+it at a named point (the driver below wraps a few functions *in the child* to
+announce each point on stderr and, at the chosen one, sleep ``FAULT_PAUSE_SECONDS``,
+by default until killed), so a test kills it exactly there with SIGKILL, or works
+beside a writer caught in the middle. Nothing in the product knows about this.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PROJECT_ROOT, SEEDS, read_file_text, subprocess_env
+
+from index.build import chunk_id
+from index.chunk import chunk_text, sentences
+from index.load import Document, read_document, walk
+
+# Questions about the seed articles; a generated corpus reuses their sentences.
+QUESTIONS = (
+    "What does China provide Russia according to the UK intelligence report?",
+    "Which systems could neutralise the technological edge of NATO forces?",
+    "What does Russia's energy and military hardware reduce for China?",
+    "Where did Vladimir Putin and Xi Jinping meet?",
+)
+
+
+def make_corpus(root: Path, files: int = 60, paragraphs: int = 2, seed: int = 6) -> Path:
+    """``files`` articles of seed sentences, recombined and numbered so no two chunks match."""
+    pool: list[str] = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = read_file_text(path)
+        pool += [text[s:e] for s, e, _ in sentences(text)]
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        paras = []
+        for j in range(paragraphs):
+            picked = rng.sample(pool, 4)
+            paras.append(" ".join(
+                f"{s.rstrip('.')} (note {i}.{j}.{k})." for k, s in enumerate(picked)
+            ))
+        body = f"Report {i}\n\n" + "\n\n".join(paras) + "\n"
+        (root / f"report_{i:03d}.txt").write_text(body, encoding="utf-8")
+    return root
+
+
+def expected_ids(corpus: Path) -> dict[str, list[str]]:
+    """Chunk ids per document that a complete index of ``corpus`` holds, in order."""
+    out: dict[str, list[str]] = {}
+    for cand in walk(corpus)[0]:
+        doc = read_document(cand)
+        if isinstance(doc, Document):
+            out[doc.source] = [chunk_id(doc.source, c.start, c.end, c.text)
+                               for c in chunk_text(doc.text)]
+    return out
+
+
+# -- a writer that can be stopped at a named point --------------------------------
+
+_DRIVER = r"""
+import os, sys, time
+want, _, nth = os.environ.get("FAULT_PAUSE_AT", "").partition(":")
+nth = int(nth or 1)
+pause = float(os.environ.get("FAULT_PAUSE_SECONDS", "600"))
+counts = {}
+
+def point(stage):
+    counts[stage] = counts.get(stage, 0) + 1
+    print(f"@{stage} {counts[stage]}", file=sys.stderr, flush=True)
+    if stage == want and counts[stage] == nth:
+        print(f"@paused {stage} {nth}", file=sys.stderr, flush=True)
+        time.sleep(pause)
+        print(f"@resumed {stage} {nth}", file=sys.stderr, flush=True)
+
+import index.build as build
+from index.embed import OnnxEmbedder
+from index.lexical import LexicalIndex
+from index.store import VectorStore
+
+build.WRITE_BATCH = int(os.environ.get("FAULT_WRITE_BATCH", build.WRITE_BATCH))
+build.CHECKPOINT_SECONDS = float(os.environ.get("FAULT_CHECKPOINT", build.CHECKPOINT_SECONDS))
+embed, upsert, add, replace = (OnnxEmbedder.embed_documents, VectorStore.upsert,
+                               LexicalIndex.add, os.replace)
+
+def embed_documents(self, texts, progress=None):
+    first = [True]
+    def tick(n):
+        if progress:
+            progress(n)
+        if first[0]:  # part of this batch is embedded, the rest is being worked on
+            first[0] = False
+            point("embed")
+    return embed(self, texts, progress=tick)
+
+def upsert_then(self, *a, **k):
+    upsert(self, *a, **k)
+    point("upsert")  # in Chroma, not yet in the lexical index
+
+def add_then(self, rows):
+    add(self, rows)
+    point("lexical")  # in both stores, the manifest does not list it yet
+
+def replace_at(src, dst, *a, **k):
+    if str(dst).endswith("manifest.json"):
+        point("manifest")  # the new manifest is written and synced, not yet renamed
+    return replace(src, dst, *a, **k)
+
+OnnxEmbedder.embed_documents = embed_documents
+VectorStore.upsert = upsert_then
+LexicalIndex.add = add_then
+os.replace = replace_at
+from assistant.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class Writer:
+    """``assistant ARGS`` in a child process that announces (and may pause at) points."""
+
+    def __init__(self, args: Sequence[str], pause: str = "", cwd: Path | None = None,
+                 **env: str) -> None:
+        self.args = list(args)
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _DRIVER, *args],
+            cwd=cwd or PROJECT_ROOT,
+            env=subprocess_env(FAULT_PAUSE_AT=pause, **env),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def wait_for(self, prefix: str, timeout: float = 120) -> str:
+        """Block until the child prints a line starting with ``prefix``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                pytest.fail(f"no {prefix!r} within {timeout}s; saw {self.seen[-5:]}")
+            if line is None:
+                self.proc.wait(10)
+                pytest.fail(f"the writer ended (exit {self.proc.returncode}) before {prefix!r}; "
+                            f"stderr: {self.seen[-8:]}")
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+
+    def kill(self) -> int:
+        """SIGKILL: no cleanup, no atexit, no flush; as a crash or an OOM kill."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(30)
+
+    def finish(self, timeout: float = 180) -> tuple[int, str]:
+        """Wait for a normal end (``subprocess.TimeoutExpired`` if none); (exit code, stdout)."""
+        code = self.proc.wait(timeout)
+        assert self.proc.stdout is not None
+        return code, self.proc.stdout.read()
+
+
+# -- what is on disk ----------------------------------------------------------------
+
+
+def read_store(store: Path) -> dict[str, Any]:
+    """Manifest, every Chroma collection and the lexical rows of ``store``.
+
+    A Chroma client caches its view per process: call this only in a process that
+    has not opened ``store`` before, or that wrote it itself (else see ``snapshot``).
+    """
+    import sqlite3
+
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(store / "chroma"),
+                                       settings=Settings(anonymized_telemetry=False))
+    chroma = {}
+    for col in client.list_collections():
+        c = client.get_collection(col.name)
+        got = c.get(include=["documents", "metadatas"])
+        chroma[col.name] = {"ids": got["ids"], "documents": got["documents"],
+                            "metadatas": got["metadatas"], "count": c.count()}
+    db = sqlite3.connect(f"file:{store / 'lexical.sqlite'}?mode=ro", uri=True)
+    try:
+        lexical = db.execute(
+            "SELECT c.chunk_id, c.source, c.start, c.end, c.doc_sha256, f.text "
+            "FROM chunks c JOIN fts f ON f.rowid = c.rowid").fetchall()
+        counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("chunks", "fts")]
+    finally:
+        db.close()
+    return {"chroma": chroma, "lexical": [list(r) for r in lexical], "lexical_counts": counts,
+            "manifest": json.loads((store / "manifest.json").read_text()),
+            "files": sorted(p.name for p in store.iterdir())}
+
+
+_SNAPSHOT = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from fault_helpers import read_store
+print(json.dumps(read_store(Path(sys.argv[2]))))
+"""
+
+
+def snapshot(store: Path) -> dict[str, Any]:
+    """``read_store`` in a brand-new process: what the next run of anything finds on disk."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _SNAPSHOT, str(Path(__file__).parent), str(store)],
+        env=subprocess_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def assert_consistent(snap: dict[str, Any], corpus: Path) -> set[str]:
+    """Manifest, Chroma and FTS5 hold exactly the corpus's chunks: none missing, none twice."""
+    leftovers = [f for f in snap["files"] if f in ("dirty", "written") or f.endswith(".tmp")]
+    assert not leftovers, f"a completed run left {leftovers} behind"
+    manifest = snap["manifest"]
+    want = expected_ids(corpus)
+    assert {s: d["chunks"] for s, d in manifest["documents"].items()} == want
+    ids = [c for chunks in want.values() for c in chunks]
+    assert len(ids) == len(set(ids))
+
+    assert list(snap["chroma"]) == [manifest["collection"]], "stray or missing collections"
+    col = snap["chroma"][manifest["collection"]]
+    assert len(col["ids"]) == len(set(col["ids"])) == col["count"], "duplicate vectors"
+    assert set(col["ids"]) == set(ids)
+    lex_ids = [row[0] for row in snap["lexical"]]
+    assert len(lex_ids) == len(set(lex_ids)) == snap["lexical_counts"][0]
+    assert snap["lexical_counts"][1] == len(lex_ids), "FTS rows without a chunk row"
+    assert set(lex_ids) == set(ids)
+
+    texts: dict[str, str] = {}
+    for cid, doc, meta in zip(col["ids"], col["documents"], col["metadatas"], strict=True):
+        text = texts.setdefault(meta["source"], read_file_text(corpus / meta["source"]))
+        assert text[meta["start"]:meta["end"]] == doc
+        assert chunk_id(meta["source"], meta["start"], meta["end"], doc) == cid
+    for cid, source, start, end, _sha, doc in snap["lexical"]:
+        assert read_file_text(corpus / source)[start:end] == doc
+        assert chunk_id(source, start, end, doc) == cid
+    return set(ids)
+
+
+def same_content(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two snapshots hold the same chunks, texts and metadata (collection names may differ)."""
+    assert a["manifest"]["documents"] == b["manifest"]["documents"]
+    (ca,), (cb,) = a["chroma"].values(), b["chroma"].values()
+    def rows(c: dict[str, Any]) -> list[tuple[str, str, str]]:
+        metas = (json.dumps(m, sort_keys=True) for m in c["metadatas"])
+        return sorted(zip(c["ids"], c["documents"], metas, strict=True))
+
+    assert rows(ca) == rows(cb)
+    assert sorted(map(tuple, a["lexical"])) == sorted(map(tuple, b["lexical"]))
+
+
+# -- answers -----------------------------------------------------------------------
+
+
+def comparable(answer: dict[str, Any]) -> dict[str, Any]:
+    """An ``ask --json`` object without timings, scores rounded (batching moves the 7th digit)."""
+    out = {k: v for k, v in answer.items() if k != "timings_ms"}
+    for key in ("citations", "passages"):
+        out[key] = [{**c, "score": round(c["score"], 3)} for c in answer[key]]
+    return out
+
+
+def answers_from(corpus: Path, store: Path, embedder: Any,
+                 questions: Sequence[str] = QUESTIONS) -> list[dict[str, Any]]:
+    """What ``ask --json`` prints for each question, answered from the store as it is."""
+    from assistant.config import Config
+    from assistant.service import Assistant
+
+    svc = Assistant.open(Config.resolve(corpus=corpus, store=store), refresh=False,
+                         embedder=embedder)
+    try:
+        return [comparable(svc.ask(q).to_json()) for q in questions]
+    finally:
+        svc.close()

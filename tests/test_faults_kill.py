@@ -1,0 +1,164 @@
+"""``assistant index`` killed with SIGKILL mid-build: the next run repairs by itself.
+
+Every kill is real (a child process, SIGKILL, no cleanup). The deterministic points
+are reached by pausing the child there (see ``fault_helpers.Writer``); a last test
+kills at random moments instead, to land inside Chroma's and SQLite's own writes.
+After the repairing run, a fresh process must find Chroma, the FTS5 index and the
+manifest agreeing exactly with the corpus, and the answers must be those of a
+clean build of the same corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fault_helpers import (
+    Writer,
+    answers_from,
+    assert_consistent,
+    comparable,
+    expected_ids,
+    make_corpus,
+    read_store,
+    same_content,
+)
+
+from index.build import build_index
+
+pytestmark = pytest.mark.slow
+
+BATCH = "12"  # chunks per write batch in the killed runs: several commit points per build
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_corpus(tmp_path_factory.mktemp("kill") / "corpus")
+    assert len(list(root.iterdir())) == 60
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean(big_corpus: Path, tmp_path_factory: pytest.TempPathFactory,
+          embedder: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A build of the corpus that nothing interrupted: what every repaired store must equal."""
+    store = tmp_path_factory.mktemp("clean") / "store"
+    build_index(big_corpus, store, embedder)
+    snap = read_store(store)  # this process wrote it: its view is current
+    assert_consistent(snap, big_corpus)
+    return snap, answers_from(big_corpus, store, embedder)
+
+
+def index_args(corpus: Path, store: Path) -> list[str]:
+    return ["index", "--corpus", str(corpus), "--store", str(store), "--json"]
+
+
+def assert_repaired(corpus: Path, store: Path, clean: tuple[dict[str, Any], list[Any]],
+                    embedder: Any, run_cli: Any) -> dict[str, Any]:
+    """The next plain ``assistant index`` repairs; then everything equals the clean build."""
+    proc = run_cli(*index_args(corpus, store))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    summary = json.loads(proc.stdout)
+    want = expected_ids(corpus)
+    assert summary["documents"] == len(want)
+    assert summary["chunks"] == sum(len(v) for v in want.values())
+    snap = read_store(store)  # only other processes wrote it: this is a fresh view
+    assert_consistent(snap, corpus)
+    same_content(snap, clean[0])
+    assert answers_from(corpus, store, embedder) == clean[1]
+    return summary
+
+
+# (pause point, its occurrence, extra settings of the killed run, what that leaves behind)
+POINTS = [
+    pytest.param("embed", 1, {}, id="early-while-embedding-the-first-batch"),
+    pytest.param("upsert", 3, {}, id="middle-in-chroma-not-in-fts"),
+    pytest.param("lexical", 4, {}, id="middle-in-both-stores-not-in-manifest"),
+    pytest.param("manifest", 3, {"FAULT_CHECKPOINT": "0"}, id="writing-a-checkpoint-manifest"),
+    pytest.param("manifest", 2, {"FAULT_CHECKPOINT": "3600"}, id="writing-the-final-manifest"),
+]
+
+
+@pytest.mark.parametrize(("stage", "nth", "env"), POINTS)
+def test_kill_at_a_point_then_the_next_run_repairs(
+    stage: str, nth: int, env: dict[str, str], big_corpus: Path, tmp_path: Path,
+    clean: tuple[dict[str, Any], list[Any]], embedder: Any, run_cli: Any,
+) -> None:
+    store = tmp_path / "store"
+    writer = Writer(index_args(big_corpus, store), pause=f"{stage}:{nth}",
+                    FAULT_WRITE_BATCH=BATCH, **env)
+    writer.wait_for("@paused")
+    assert writer.kill() == -9
+    assert (store / "dirty").exists(), "killed while writing: the marker must be there"
+    if stage == "manifest" and nth == 2:
+        assert list(store.glob(".manifest.json.*.tmp")), "killed between write and rename"
+
+    summary = assert_repaired(big_corpus, store, clean, embedder, run_cli)
+    assert summary["removed"] == 0
+    if stage == "manifest":  # everything was written: the repair only adopts it
+        again = run_cli(*index_args(big_corpus, store))
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["unchanged"] == 60, "a repaired index is current"
+
+
+def test_kill_during_an_update_then_the_next_run_repairs(
+    big_corpus: Path, tmp_path: Path, clean: tuple[dict[str, Any], list[Any]], embedder: Any,
+    run_cli: Any,
+) -> None:
+    """Killed after the old chunks of edited and deleted files went, before the new arrived."""
+    corpus = Path(shutil.copytree(big_corpus, tmp_path / "corpus"))
+    built = tmp_path / "built"
+    build_index(corpus, built, embedder)
+    store = Path(shutil.copytree(built, tmp_path / "store"))  # never opened by this process
+    for name in ("report_003.txt", "report_030.txt"):
+        with open(corpus / name, "a", encoding="utf-8") as fh:
+            fh.write("\nA line added later, about sanctions and the 2031 summit.\n")
+    (corpus / "report_041.txt").unlink()
+    shutil.copy(big_corpus / "report_041.txt", corpus / "report_041-copy.txt")
+
+    writer = Writer(index_args(corpus, store), pause="upsert:1", FAULT_WRITE_BATCH="2")
+    writer.wait_for("@paused")
+    writer.kill()
+    proc = run_cli(*index_args(corpus, store))
+    assert proc.returncode == 0, proc.stderr
+    assert_consistent(read_store(store), corpus)
+
+    reference = tmp_path / "reference"
+    build_index(corpus, reference, embedder)
+    assert answers_from(corpus, store, embedder) == answers_from(corpus, reference, embedder)
+
+
+def test_killed_again_and_again_at_random_moments(
+    big_corpus: Path, tmp_path: Path, clean: tuple[dict[str, Any], list[Any]], embedder: Any,
+    run_cli: Any,
+) -> None:
+    """Kills that land wherever they land, inside Chroma's or SQLite's own writes included;
+    each run picks up after the last, and the end state is a clean build's."""
+    store = tmp_path / "store"
+    rng = random.Random(2026)
+    kills = 0
+    for _ in range(4):
+        writer = Writer(index_args(big_corpus, store), FAULT_WRITE_BATCH="6")
+        writer.wait_for("@embed 1")  # past start-up: writing has begun
+        try:
+            code, _out = writer.finish(timeout=rng.uniform(0.2, 1.5))
+        except subprocess.TimeoutExpired:  # still running: kill it where it is
+            writer.kill()
+            kills += 1
+            continue
+        assert code == 0, writer.seen[-5:]
+        break
+    assert kills >= 2, "the build finished too fast to be killed mid-way"
+    ask = run_cli("ask", "--json", "--corpus", str(big_corpus), "--store", str(store),
+                  clean[1][0]["question"])
+    assert ask.returncode == 0, ask.stderr
+    snap = read_store(store)
+    assert_consistent(snap, big_corpus)
+    same_content(snap, clean[0])
+    assert comparable(json.loads(ask.stdout)) == clean[1][0]
