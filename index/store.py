@@ -248,7 +248,7 @@ class VectorStore:
 
     @property
     def collection(self) -> Any:
-        """The collection for LlamaIndex's ``ChromaVectorStore`` (:class:`OwnView`, :class:`LiveView`)."""
+        """The collection LlamaIndex queries: an :class:`OwnView` or a :class:`LiveView`."""
         return OwnView(self._col, self._owns) if self._owns else LiveView(self._col)
 
     def claim(self, settings: dict[str, str]) -> None:
