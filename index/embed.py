@@ -27,6 +27,13 @@ from index.load import file_sha256
 if TYPE_CHECKING:
     import numpy as np
 
+# onnxruntime (1.32, as installed here) ships Microsoft's 1DS telemetry: on import it writes a
+# device id and an event queue under $XDG_CACHE_HOME/Microsoft/DeveloperTools and a
+# session file in $TMPDIR, and after a few seconds resolves mobile.events.data.microsoft.com
+# to upload. ``disable_telemetry_events()`` comes too late for that; this variable, read
+# when the library loads, stops all of it. A user's own setting wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 _TOKENIZER_IN_PACKAGE = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
