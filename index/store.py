@@ -189,6 +189,23 @@ class LiveView:
         return res
 
 
+def _forget_failed_client(path: str) -> None:
+    """Drop the client chromadb cached for ``path`` although it failed to start.
+
+    chromadb caches a client's system per path *before* starting it, so after one
+    failed start (a damaged chroma.sqlite3) every later client of that path in the
+    process got the broken one: even ``--rebuild``, which removes the folder and
+    opens it again, failed with "'RustBindingsAPI' object has no attribute 'bindings'".
+    """
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+    except Exception:  # pragma: no cover - internal API; then only a new process recovers
+        log.debug("could not drop Chroma's cached client for %s", path, exc_info=True)
+
+
 class VectorStore:
     """One Chroma collection; every call maps Chroma failures to our errors."""
 
@@ -212,6 +229,7 @@ class VectorStore:
                     path=str(store_dir / "chroma"), settings=_settings()
                 )
             except Exception as exc:
+                _forget_failed_client(str(store_dir / "chroma"))
                 raise StoreError(
                     f"The vector store at '{store_dir / 'chroma'}' cannot be opened ({exc}).",
                     "Run 'assistant index --rebuild' to rebuild it.",

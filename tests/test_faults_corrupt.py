@@ -1,0 +1,201 @@
+"""A damaged, missing or foreign store: a clear message naming the fix, or a repair; never a
+traceback and never an answer from half an index.
+
+Damage that cannot be repaired from the documents without discarding the store
+(unreadable SQLite files, a manifest that cannot be trusted) stops ``index`` and
+``ask`` with exit code 4 and the hint ``assistant index --rebuild``, which then
+recovers. A store file that is simply gone, or a manifest from another embedding
+model (the user switched models), is repaired or rebuilt by itself.
+(A truncated or foreign manifest stopping ``index`` is in test_cli_index.py.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import subprocess_env
+from fault_helpers import answers_from, assert_consistent, comparable, read_store
+
+from index.build import build_index
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "What does China provide Russia according to the UK intelligence report?"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, seed_files: list[Path],
+          embedder: Any) -> tuple[Path, Path, dict[str, Any]]:
+    """A copy of the seeds, its index, and the answer a sound index gives."""
+    root = tmp_path_factory.mktemp("corrupt")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for f in seed_files:
+        shutil.copy(f, corpus / f.name)
+    build_index(corpus, root / "store", embedder)
+    (answer,) = answers_from(corpus, root / "store", embedder, [QUESTION])
+    assert answer["citations"]
+    return corpus, root / "store", answer
+
+
+def fresh_copy(built: tuple[Path, Path, dict[str, Any]], tmp_path: Path) -> tuple[Path, Path]:
+    return built[0], Path(shutil.copytree(built[1], tmp_path / "store"))
+
+
+def garble(path: Path, keep: int = 0) -> None:
+    """Keep the first ``keep`` bytes, replace the rest with noise of the same length."""
+    data = path.read_bytes()
+    noise = np.random.default_rng(7).integers(0, 256, len(data) - keep, dtype=np.uint8)
+    path.write_bytes(data[:keep] + noise.tobytes())
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def newer_manifest(path: Path) -> None:
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "format": data["format"] + 1}))
+
+
+DAMAGE = [
+    pytest.param("chroma/chroma.sqlite3", garble, "vector store", id="garbage-chroma-sqlite"),
+    pytest.param("chroma/chroma.sqlite3", truncate, "vector store", id="truncated-chroma-sqlite"),
+    pytest.param("lexical.sqlite", lambda p: garble(p, 100), "lexical index",
+                 id="garbage-in-lexical-sqlite"),
+    pytest.param("manifest.json", truncate, "manifest", id="truncated-manifest"),
+    pytest.param("manifest.json", newer_manifest, "newer version", id="manifest-of-newer-format"),
+]
+
+
+def assert_stops_with_rebuild_hint(proc: Any, what: str) -> None:
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and what in lines[0], proc.stderr
+    assert lines[-1].startswith("hint: ") and "assistant index --rebuild" in lines[-1]
+
+
+@pytest.mark.parametrize(("name", "damage", "what"), DAMAGE)
+def test_damaged_store_stops_ask_and_index_until_rebuild(
+    name: str, damage: Any, what: str, built: tuple[Path, Path, dict[str, Any]],
+    tmp_path: Path, run_cli: Any,
+) -> None:
+    corpus, store = fresh_copy(built, tmp_path)
+    damage(store / name)
+    where = ["--corpus", str(corpus), "--store", str(store)]
+
+    assert_stops_with_rebuild_hint(run_cli("ask", "--json", QUESTION, *where), what)
+    if name != "manifest.json":  # index on a bad manifest: test_cli_index.py
+        assert_stops_with_rebuild_hint(run_cli("index", *where), what)
+
+    fixed = run_cli("index", "--rebuild", "--json", *where)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["added"] == 3
+    assert_consistent(read_store(store), corpus)
+
+
+def test_rebuild_answers_as_before(
+    built: tuple[Path, Path, dict[str, Any]], tmp_path: Path, run_cli: Any,
+) -> None:
+    corpus, store = fresh_copy(built, tmp_path)
+    garble(store / "chroma" / "chroma.sqlite3")
+    where = ["--corpus", str(corpus), "--store", str(store)]
+    assert run_cli("index", "--rebuild", *where).returncode == 0
+    proc = run_cli("ask", "--json", QUESTION, *where)
+    assert proc.returncode == 0, proc.stderr
+    assert comparable(json.loads(proc.stdout)) == built[2]
+
+
+def test_manifest_of_another_model_rebuilds_by_itself(
+    built: tuple[Path, Path, dict[str, Any]], tmp_path: Path, run_cli: Any,
+) -> None:
+    """The user switched models: the old vectors are useless, so a rebuild is what they expect.
+
+    (Refusing would only make them type --rebuild; using the old vectors would be wrong.)
+    """
+    corpus, store = fresh_copy(built, tmp_path)
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["model_id"] = "some-other-model@0123456789ab"
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    proc = run_cli("ask", "--json", QUESTION, "--corpus", str(corpus), "--store", str(store))
+    assert proc.returncode == 0, proc.stderr
+    assert comparable(json.loads(proc.stdout)) == built[2]
+    snap = read_store(store)
+    assert snap["manifest"]["model_id"] != "some-other-model@0123456789ab"
+    assert_consistent(snap, corpus)
+
+
+class HashEmbedder:
+    """Stand-in vectors (a hash of the text) under the real model's id: for building a big
+    store fast where the test is about the store's files, not about what is retrieved."""
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id, self.dim = model_id, 384
+
+    def _vec(self, text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        v = np.random.default_rng(seed).normal(size=self.dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def embed_documents(self, texts: Any, progress: Any = None) -> np.ndarray:
+        if progress:
+            progress(len(texts))
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
+
+    def load(self) -> HashEmbedder:
+        return self
+
+
+_HASH_BUILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from test_faults_corrupt import HashEmbedder
+from index.build import build_index
+build_index(Path(sys.argv[2]), Path(sys.argv[3]), HashEmbedder(sys.argv[4]),
+            rebuild=sys.argv[5] == "rebuild")
+"""
+
+
+def test_garbage_in_the_hnsw_files_is_a_store_error_and_rebuild_recovers(
+    tmp_path: Path, embedder: Any, run_cli: Any,
+) -> None:
+    """Chroma keeps a collection's vectors in HNSW files once it holds over 1,000 of them."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(1200):
+        (corpus / f"n{i:04d}.txt").write_text(f"Note {i}: the summit moved to day {i}.\n")
+    store = tmp_path / "store"
+
+    def hash_build(mode: str) -> None:  # in a fresh process, as a new run would
+        proc = subprocess.run(
+            [sys.executable, "-c", _HASH_BUILD, str(Path(__file__).parent), str(corpus),
+             str(store), embedder.model_id, mode],
+            env=subprocess_env(), capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+
+    hash_build("build")
+    (segment,) = [p for p in (store / "chroma").iterdir() if p.is_dir()]
+    hnsw = sorted(segment.glob("*.bin"))
+    assert hnsw, "expected HNSW files for a collection of 1,200 vectors"
+    for f in hnsw:
+        garble(f)
+
+    proc = run_cli("ask", "--json", "Where did the summit move?",
+                   "--corpus", str(corpus), "--store", str(store))
+    assert_stops_with_rebuild_hint(proc, "vector store")
+    hash_build("rebuild")
+    assert_consistent(read_store(store), corpus)
