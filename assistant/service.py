@@ -68,6 +68,9 @@ class Assistant:
         if refresh or rebuild:
             svc.refresh(progress=progress, wait=wait, only_if_stale=not rebuild, rebuild=rebuild)
         svc._load()
+        if refresh and not svc._stores_agree():
+            log.warning("the index stores do not hold what the manifest lists; repairing them")
+            svc.refresh(progress=progress, wait=wait)  # reconciles, then reloads
         return svc
 
     def refresh(
@@ -132,6 +135,24 @@ class Assistant:
         self._answerer = ExtractiveAnswerer(self._lexical)
         self._manifest = manifest
         self._stamp = stamp
+
+    def _stores_agree(self) -> bool:
+        """Whether both stores hold as many chunks as the manifest lists (counts only: cheap).
+
+        ``is_current`` compares the corpus with the manifest alone. A vector store or
+        lexical index deleted or emptied behind its back opens as an empty one and
+        would answer from half an index without a word. With a writer at work (the
+        ``dirty`` marker) the counts are in flux: that writer reconciles them.
+        """
+        from index.manifest import is_dirty
+
+        if self._manifest is None or is_dirty(self.config.store):
+            return True
+        expected = self._manifest.chunk_count()
+        if self._lexical.count() != expected:  # type: ignore[attr-defined]
+            return False
+        # A server's collection may hold other clients' vectors: the build checks those.
+        return bool(self.config.chroma_url) or self._vectors.count() == expected  # type: ignore[attr-defined]
 
     def reload_if_changed(self) -> bool:
         """Pick up an index another process has finished writing; True if reloaded."""

@@ -116,6 +116,20 @@ def test_rebuild_answers_as_before(
     assert comparable(json.loads(proc.stdout)) == built[2]
 
 
+@pytest.mark.parametrize("gone", ["chroma", "lexical.sqlite"])
+def test_a_store_part_that_is_gone_is_rebuilt_before_answering(
+    gone: str, built: tuple[Path, Path, dict[str, Any]], tmp_path: Path, run_cli: Any,
+) -> None:
+    """Not an empty store answering in silence (it used to: an abstention, or a worse answer)."""
+    corpus, store = fresh_copy(built, tmp_path)
+    target = store / gone
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    proc = run_cli("ask", "--json", QUESTION, "--corpus", str(corpus), "--store", str(store))
+    assert proc.returncode == 0, proc.stderr
+    assert comparable(json.loads(proc.stdout)) == built[2]
+    assert_consistent(read_store(store), corpus)
+
+
 def test_manifest_of_another_model_rebuilds_by_itself(
     built: tuple[Path, Path, dict[str, Any]], tmp_path: Path, run_cli: Any,
 ) -> None:
