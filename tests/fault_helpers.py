@@ -9,6 +9,7 @@ beside a writer caught in the middle. Nothing in the product knows about this.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import random
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, read_file_text, subprocess_env
 
@@ -298,3 +300,39 @@ def answers_from(corpus: Path, store: Path, embedder: Any,
         return [comparable(svc.ask(q).to_json()) for q in questions]
     finally:
         svc.close()
+
+
+# -- stand-ins ----------------------------------------------------------------------
+
+
+def garble(path: Path, keep: int = 0) -> None:
+    """Keep the first ``keep`` bytes, replace the rest with noise of the same length."""
+    data = path.read_bytes()
+    noise = np.random.default_rng(7).integers(0, 256, len(data) - keep, dtype=np.uint8)
+    path.write_bytes(data[:keep] + noise.tobytes())
+
+
+class HashEmbedder:
+    """Stand-in vectors (a hash of the text) under the real model's id: for building a big
+    store fast where the test is about the store's files, not about what is retrieved."""
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id, self.dim = model_id, 384
+        self.embedded = 0  # texts embedded so far
+
+    def _vec(self, text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        v = np.random.default_rng(seed).normal(size=self.dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def embed_documents(self, texts: Any, progress: Any = None) -> np.ndarray:
+        self.embedded += len(texts)
+        if progress:
+            progress(len(texts))
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
+
+    def load(self) -> HashEmbedder:
+        return self

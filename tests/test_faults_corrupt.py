@@ -11,7 +11,6 @@ model (the user switched models), is repaired or rebuilt by itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -19,10 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from conftest import subprocess_env
-from fault_helpers import answers_from, assert_consistent, comparable, read_store
+from fault_helpers import answers_from, assert_consistent, comparable, garble, read_store
 
 from index.build import build_index
 
@@ -48,13 +46,6 @@ def built(tmp_path_factory: pytest.TempPathFactory, seed_files: list[Path],
 
 def fresh_copy(built: tuple[Path, Path, dict[str, Any]], tmp_path: Path) -> tuple[Path, Path]:
     return built[0], Path(shutil.copytree(built[1], tmp_path / "store"))
-
-
-def garble(path: Path, keep: int = 0) -> None:
-    """Keep the first ``keep`` bytes, replace the rest with noise of the same length."""
-    data = path.read_bytes()
-    noise = np.random.default_rng(7).integers(0, 256, len(data) - keep, dtype=np.uint8)
-    path.write_bytes(data[:keep] + noise.tobytes())
 
 
 def truncate(path: Path) -> None:
@@ -149,35 +140,11 @@ def test_manifest_of_another_model_rebuilds_by_itself(
     assert_consistent(snap, corpus)
 
 
-class HashEmbedder:
-    """Stand-in vectors (a hash of the text) under the real model's id: for building a big
-    store fast where the test is about the store's files, not about what is retrieved."""
-
-    def __init__(self, model_id: str) -> None:
-        self.model_id, self.dim = model_id, 384
-
-    def _vec(self, text: str) -> np.ndarray:
-        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-        v = np.random.default_rng(seed).normal(size=self.dim).astype(np.float32)
-        return v / np.linalg.norm(v)
-
-    def embed_documents(self, texts: Any, progress: Any = None) -> np.ndarray:
-        if progress:
-            progress(len(texts))
-        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim))
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vec(text)
-
-    def load(self) -> HashEmbedder:
-        return self
-
-
 _HASH_BUILD = """
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from test_faults_corrupt import HashEmbedder
+from fault_helpers import HashEmbedder
 from index.build import build_index
 build_index(Path(sys.argv[2]), Path(sys.argv[3]), HashEmbedder(sys.argv[4]),
             rebuild=sys.argv[5] == "rebuild")
