@@ -252,7 +252,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA foreign_keys = ON")
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise _Damaged(str(check)[:80])
+            raise _Damaged(" ".join(str(check).split())[:80])  # quick_check: many lines
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ConversationError(
