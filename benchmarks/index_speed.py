@@ -364,6 +364,10 @@ def run_child(which: str, corpus: Path, store: Path) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, text=True, capture_output=True).stdout.strip()
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("llama-index-core", "llama-index-vector-stores-chroma", "chromadb",
@@ -469,8 +473,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = {
         "benchmark": "index_speed",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, text=True,
-                                     capture_output=True).stdout.strip(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        # Uncommitted edits to the measured code make git_commit an approximation.
+        "git_dirty_paths": _git("status", "--porcelain", "index", "assistant").splitlines(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "versions": versions(),
         "corpus": {"source": args.squad.name, **stats},
