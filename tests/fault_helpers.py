@@ -39,7 +39,7 @@ QUESTIONS = (
 )
 
 
-def make_corpus(root: Path, files: int = 60, paragraphs: int = 2, seed: int = 6) -> Path:
+def make_corpus(root: Path, files: int = 60, paragraphs: int = 1, seed: int = 6) -> Path:
     """``files`` articles of seed sentences, recombined and numbered so no two chunks match."""
     pool: list[str] = []
     for path in sorted(SEEDS.glob("*.txt")):
@@ -57,6 +57,25 @@ def make_corpus(root: Path, files: int = 60, paragraphs: int = 2, seed: int = 6)
         body = f"Report {i}\n\n" + "\n\n".join(paras) + "\n"
         (root / f"report_{i:03d}.txt").write_text(body, encoding="utf-8")
     return root
+
+
+_GENERATED: dict[str, tuple[Path, Path]] = {}
+
+
+def generated_index(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> tuple[Path, Path]:
+    """A 60-file corpus and a clean index of it, built once per session: work on copies.
+
+    This process wrote the index, so its own view of it is current; a copy at another
+    path is one it has never opened (see ``read_store``).
+    """
+    if "corpus" not in _GENERATED:
+        from index.build import build_index
+
+        root = tmp_path_factory.mktemp("generated")
+        corpus = make_corpus(root / "corpus")
+        build_index(corpus, root / "store", embedder)
+        _GENERATED["corpus"] = (corpus, root / "store")
+    return _GENERATED["corpus"]
 
 
 def expected_ids(corpus: Path) -> dict[str, list[str]]:

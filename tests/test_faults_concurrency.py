@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from conftest import subprocess_env
-from fault_helpers import QUESTIONS, Writer, assert_consistent, make_corpus, read_store
+from fault_helpers import QUESTIONS, Writer, assert_consistent, generated_index, read_store
 
 from assistant.config import Config
 from assistant.service import Assistant
-from index.build import build_index
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +30,7 @@ NEW_QUESTION = "Which icebreaker did the delegation travel on?"
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> tuple[Path, Path]:
     """A 60-file corpus and its index, built once; tests work on copies."""
-    root = tmp_path_factory.mktemp("concurrency")
-    corpus = make_corpus(root / "corpus")
-    build_index(corpus, root / "store", embedder)
-    return corpus, root / "store"
+    return generated_index(tmp_path_factory, embedder)
 
 
 def copies(generated: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
@@ -100,7 +96,7 @@ def test_second_writer_is_refused_then_waits_for_the_lock(
 ) -> None:
     corpus, store = copies(generated, tmp_path)
     (corpus / "report_999.txt").write_text(f"Report 999\n\n{NEW_FACT}\n")
-    first = Writer(index_args(corpus, store), pause="embed:1", FAULT_PAUSE_SECONDS="5")
+    first = Writer(index_args(corpus, store), pause="embed:1", FAULT_PAUSE_SECONDS="3")
     first.wait_for("@paused")
 
     refused = run_cli(*index_args(corpus, store))
