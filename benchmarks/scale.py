@@ -4,9 +4,10 @@ Corpora are prefixes of one ordered list of real documents nobody here wrote, so
 smaller corpus is inside the larger one: the 48 SQuAD v1.1 dev articles (~2.6k
 chunks), then SciFact's 5,183 abstracts (~13k chunks), then the Python 3.11
 documentation sources (``apt-get install python3.11-doc``: ``_sources/*.rst.txt``,
-~18k chunks), then any ``--extra DIR`` (text, reST, Markdown or HTML; for 100k chunks,
-e.g. ``apt-get install linux-doc-6.1`` and ``--extra /usr/share/doc/linux-doc-6.1``).
-Documents are added until the real chunker reaches the target.
+~18k chunks), then any ``--extra DIR`` (text, reST, Markdown, POD or HTML). For 100k
+chunks: ``apt-get install python3.11-doc linux-doc-6.1 perl-doc postgresql-doc-15`` and
+the three ``--extra`` folders below. Documents are added until the real chunker
+reaches the target.
 
 Each measurement runs in its own child process (``--child``), so each peak RSS is
 that phase's own: the build (embedded store), a refresh of the unchanged corpus, warm
@@ -16,8 +17,13 @@ LlamaIndex pipeline (``VectorStoreIndex`` over ``ChromaVectorStore``, default
 settings, the same ONNX model through ``benchmarks/onnx_llama_embedding.py``) is
 measured too, and our figures are printed as ratios to it.
 
-    python benchmarks/scale.py --sizes 1k,10k          # ~10 min on 2 busy cores
-    python benchmarks/scale.py --sizes 100k --extra /usr/share/doc/linux-doc-6.1 --no-plain
+    python benchmarks/scale.py --sizes 1k,10k          # ~20 min on 2 busy cores
+    python benchmarks/scale.py --sizes 100k --extra /usr/share/doc/linux-doc-6.1/html/_sources \
+        --extra /usr/share/perl/5.36.0/pod --extra /usr/share/doc/postgresql-doc-15/html
+    python benchmarks/scale.py --sizes 100k --synthetic ...   # all but the model's cost
+
+``--synthetic`` swaps the model for hash-seeded random vectors: it measures refresh,
+store size, memory and query latency at a size whose real embedding takes an hour.
 
 Corpora and stores go to ``benchmarks/scratch/scale/`` (gitignored); figures to
 ``benchmarks/results/scale.json`` (merged by size) and ``scale.png``.
@@ -165,12 +171,50 @@ def _pct(values: list[float], q: float) -> float:
         else values[0]
 
 
-def child_build(a: dict[str, Any]) -> dict[str, Any]:
+class RandomEmbedder:
+    """Unit vectors from a hash of the text: every cost of the pipeline but the model's.
+
+    For ``--synthetic``: what refresh, store size, memory and latency do at a size
+    whose real embedding would take an hour. Answers are meaningless; timings are not.
+    """
+
+    model_id = "synthetic-random-384"
+    dim = 384
+
+    def load(self) -> RandomEmbedder:
+        return self
+
+    def _vec(self, text: str) -> Any:
+        import hashlib
+
+        import numpy as np
+
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def embed_documents(self, texts: Any, progress: Any = None) -> Any:
+        import numpy as np
+
+        out = np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim))
+        if progress:
+            progress(len(texts))
+        return out
+
+    def embed_query(self, text: str) -> Any:
+        return self._vec(text)
+
+
+def _embedder(a: dict[str, Any]) -> Any:
     from assistant.config import make_embedder
+
+    return RandomEmbedder() if a.get("synthetic") else make_embedder().load()
+
+
+def child_build(a: dict[str, Any]) -> dict[str, Any]:
     from index.build import build_index
 
-    emb = make_embedder()
-    emb.load()
+    emb = _embedder(a)
     t = time.perf_counter()
     s = build_index(Path(a["corpus"]), Path(a["store"]), emb, chroma_url=a.get("url"))
     return {"seconds": time.perf_counter() - t, "chunks": s.chunks, "documents": s.documents,
@@ -182,7 +226,7 @@ def child_query(a: dict[str, Any]) -> dict[str, Any]:
     from assistant.service import Assistant
 
     svc = Assistant.open(Config.resolve(corpus=a["corpus"], store=a["store"],
-                                        chroma_url=a.get("url")))
+                                        chroma_url=a.get("url")), embedder=_embedder(a))
     qs = a["questions"]
     for q in qs[:5]:  # warm-up: caches, lazy imports, the ONNX session
         svc.ask(q)
@@ -272,17 +316,18 @@ def cold_answer(corpus: str, store: str, question: str, url: str | None) -> floa
 def measure(label: str, target: int, opts: argparse.Namespace) -> dict[str, Any]:
     info = make_corpus(target, opts.shared, opts.extra)
     corpus = info["root"]
-    store = SCRATCH / f"store-{target}"
+    store = SCRATCH / f"store-{target}{'-synthetic' if opts.synthetic else ''}"
     shutil.rmtree(store, ignore_errors=True)
     qs = questions(opts.shared, Path(corpus), opts.questions)
-    url = opts.chroma_url
+    url, fake = opts.chroma_url, opts.synthetic
     load = os.getloadavg()[0]
-    build = run_child("build", {"corpus": corpus, "store": str(store), "url": url})
-    refresh = run_child("build", {"corpus": corpus, "store": str(store), "url": url})
+    common = {"corpus": corpus, "store": str(store), "url": url, "synthetic": fake}
+    build = run_child("build", common)
+    refresh = run_child("build", common)
     assert refresh["unchanged"] == info["documents"], refresh
-    query = run_child("query", {"corpus": corpus, "store": str(store), "url": url,
-                                "questions": qs})
-    cold = [cold_answer(corpus, str(store), q, url) for q in qs[:3]]
+    query = run_child("query", {**common, "questions": qs})
+    # The CLI always loads the real model: cold start is measured on real indexes only.
+    cold = [] if fake else [cold_answer(corpus, str(store), q, url) for q in qs[:3]]
     row: dict[str, Any] = {
         "size": label, "documents": info["documents"], "chunks": build["chunks"],
         "chars": info["chars"], "sources": info["sources"],
@@ -294,11 +339,13 @@ def measure(label: str, target: int, opts: argparse.Namespace) -> dict[str, Any]
         "retrieve_p95_ms": _pct(query["retrieve_ms"], 95),
         "answer_p50_ms": _pct(query["answer_ms"], 50),
         "answer_p95_ms": _pct(query["answer_ms"], 95),
-        "query_peak_mib": query["peak_mib"], "cold_answer_s": statistics.median(cold),
+        "query_peak_mib": query["peak_mib"],
+        "cold_answer_s": statistics.median(cold) if cold else None,
         "questions": len(qs), "load_avg_before": round(load, 2), "chroma_url": url,
+        "synthetic_vectors": fake,
     }
     print_row(row)
-    if label == opts.plain_at and not opts.no_plain:
+    if label == opts.plain_at and not (opts.no_plain or fake or url):
         row["plain"] = measure_plain(corpus, qs)
         print_plain(row)
     return row
@@ -318,7 +365,8 @@ def measure_plain(corpus: str, qs: list[str]) -> dict[str, Any]:
         "query_peak_mib": got["peak_mib"],
         "note": "VectorStoreIndex.from_documents over ChromaVectorStore, SimpleDirectoryReader, "
                 "default SentenceSplitter; 'answer' is as_query_engine(response_mode='no_text'): "
-                "its query path without an LLM call (none can run here)",
+                "its query path without an LLM call (none can run here); its query peak "
+                "memory is of the process that also built the index",
     }
 
 
@@ -333,7 +381,10 @@ def print_row(r: dict[str, Any]) -> None:
     print(f"  retrieve   p50 {r['retrieve_p50_ms']:6.1f} ms   p95 {r['retrieve_p95_ms']:6.1f} ms")
     print(f"  answer     p50 {r['answer_p50_ms']:6.1f} ms   p95 {r['answer_p95_ms']:6.1f} ms   "
           f"peak {r['query_peak_mib']:.0f} MiB (warm, {r['questions']} questions)")
-    print(f"  cold start to first answer {r['cold_answer_s']:.2f} s")
+    if r["cold_answer_s"] is not None:
+        print(f"  cold start to first answer {r['cold_answer_s']:.2f} s")
+    if r["synthetic_vectors"]:
+        print("  (synthetic vectors: build time excludes the model; answers are meaningless)")
 
 
 def print_plain(r: dict[str, Any]) -> None:
@@ -356,12 +407,18 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     except ImportError:
         print("matplotlib missing (pip install -e '.[bench]'): no plot")
         return
-    rows = sorted(rows, key=lambda r: r["chunks"])
-    x = [r["chunks"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, style in [("retrieve_p50_ms", "o-"), ("retrieve_p95_ms", "o--"),
-                       ("answer_p50_ms", "s-"), ("answer_p95_ms", "s--")]:
-        ax.plot(x, [r[key] for r in rows], style, label=key.replace("_ms", "").replace("_", " "))
+    for synthetic in (False, True):
+        series = sorted((r for r in rows if bool(r.get("synthetic_vectors")) == synthetic),
+                        key=lambda r: r["chunks"])
+        if not series:
+            continue
+        x = [r["chunks"] for r in series]
+        for key, style in [("retrieve_p50_ms", "o-"), ("retrieve_p95_ms", "o--"),
+                           ("answer_p50_ms", "s-"), ("answer_p95_ms", "s--")]:
+            name = key.replace("_ms", "").replace("_", " ")
+            ax.plot(x, [r[key] for r in series], style, alpha=0.5 if synthetic else 1.0,
+                    label=f"{name} (synthetic vectors)" if synthetic else name)
     ax.axhline(TARGETS["answer_p50_ms"], color="grey", lw=0.8, ls=":")
     ax.axhline(TARGETS["answer_p95_ms"], color="grey", lw=0.8, ls=":")
     ax.set_xscale("log")
@@ -384,6 +441,8 @@ def main() -> None:
     ap.add_argument("--plain-at", default="10k", help="size at which to run plain LlamaIndex")
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--chroma-url", help="measure against a Chroma server instead")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="hash-seeded random vectors instead of the model (no embedding cost)")
     ap.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("child_args", nargs="?", help=argparse.SUPPRESS)
@@ -396,7 +455,9 @@ def main() -> None:
     results = json.loads(opts.out.read_text()) if opts.out.exists() else {"sizes": {}}
     for label in opts.sizes.split(","):
         row = measure(label, SIZES[label], opts)
-        results["sizes"][label] = row
+        key = label + ("-server" if opts.chroma_url else "") + ("-synthetic" if opts.synthetic
+                                                                 else "")
+        results["sizes"][key] = row
         results.update(
             machine=f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
             targets_at_100k=TARGETS, date=time.strftime("%Y-%m-%d"),
@@ -404,7 +465,8 @@ def main() -> None:
         tmp = opts.out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(results, indent=1) + "\n")
         os.replace(tmp, opts.out)
-    plot(list(results["sizes"].values()), opts.out.with_suffix(".png"))
+    plot([r for r in results["sizes"].values() if not r.get("chroma_url")],
+         opts.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":
