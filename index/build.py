@@ -155,6 +155,8 @@ def build_index(
                 "Point --corpus at a folder of text or Markdown articles.",
             )
         old = None if rebuild else load_manifest(store)
+        if rebuild:
+            mark_dirty(store)  # before the stores are emptied: the old manifest no longer holds
         vectors, lexical = _open_stores(store, collection, chroma_url, rebuild)
         try:
             if chroma_url:
@@ -187,6 +189,7 @@ def _refresh(
     if manifest is None or not manifest.compatible(embedder.model_id, chunking, collection):
         if manifest is not None:
             log.info("model or chunking changed: rebuilding the index")
+            mark_dirty(store)  # the stores are about to be emptied: the manifest no longer holds
             lexical.clear()
             if not vectors.url:
                 vectors.drop()

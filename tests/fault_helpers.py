@@ -115,6 +115,7 @@ build.WRITE_BATCH = int(os.environ.get("FAULT_WRITE_BATCH", build.WRITE_BATCH))
 build.CHECKPOINT_SECONDS = float(os.environ.get("FAULT_CHECKPOINT", build.CHECKPOINT_SECONDS))
 embed, upsert, add, replace = (OnnxEmbedder.embed_documents, VectorStore.upsert,
                                LexicalIndex.add, os.replace)
+wipe = VectorStore.wipe
 
 def embed_documents(self, texts, progress=None):
     first = [True]
@@ -134,6 +135,10 @@ def add_then(self, rows):
     add(self, rows)
     point("lexical")  # in both stores, the manifest does not list it yet
 
+def wipe_then(self):
+    wipe(self)
+    point("wipe")  # --rebuild: every collection deleted, nothing written yet
+
 def replace_at(src, dst, *a, **k):
     if str(dst).endswith("manifest.json"):
         point("manifest")  # the new manifest is written and synced, not yet renamed
@@ -142,6 +147,7 @@ def replace_at(src, dst, *a, **k):
 OnnxEmbedder.embed_documents = embed_documents
 VectorStore.upsert = upsert_then
 LexicalIndex.add = add_then
+VectorStore.wipe = wipe_then
 os.replace = replace_at
 from assistant.cli import main
 sys.exit(main(sys.argv[1:]))

@@ -135,6 +135,26 @@ def test_kill_during_an_update_then_the_next_run_repairs(
     assert answers_from(corpus, store, embedder) == answers_from(corpus, reference, embedder)
 
 
+def test_kill_during_a_rebuild_then_ask_answers_as_before(
+    generated: tuple[Path, Path], tmp_path: Path, clean: tuple[dict[str, Any], list[Any]],
+    run_cli: Any,
+) -> None:
+    """--rebuild empties the stores first; killed right then, the old manifest (which still
+    matches the corpus) must not be trusted: the next command rebuilds before answering."""
+    corpus = generated[0]
+    store = Path(shutil.copytree(generated[1], tmp_path / "store"))
+    writer = Writer([*index_args(corpus, store), "--rebuild"], pause="wipe:1")
+    writer.wait_for("@paused")
+    writer.kill()
+    assert (store / "dirty").exists(), "the stores were emptied under a manifest still trusted"
+
+    ask = run_cli("ask", "--json", "--corpus", str(corpus), "--store", str(store),
+                  clean[1][0]["question"])
+    assert ask.returncode == 0, ask.stderr
+    assert comparable(json.loads(ask.stdout)) == clean[1][0]
+    assert_consistent(read_store(store), corpus)
+
+
 def test_killed_again_and_again_at_random_moments(
     big_corpus: Path, tmp_path: Path, clean: tuple[dict[str, Any], list[Any]], embedder: Any,
     run_cli: Any,
