@@ -41,6 +41,7 @@ from index.manifest import (
     mark_dirty,
     remove_stale_temps,
     save_manifest,
+    write_error,
 )
 from index.store import VectorStore
 
@@ -165,6 +166,8 @@ def build_index(
                 root, store, embedder, params, collection, old, vectors, lexical,
                 documents, skipped, progress, t0,
             )
+        except OSError as exc:  # writing the store's own small files (the journal)
+            raise write_error(store, exc) from exc
         finally:
             lexical.close()
 

@@ -11,13 +11,16 @@ citable passage without asking Chroma.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from assistant.errors import StoreError
+from index.manifest import disk_full, disk_full_error
 
 _WORD = re.compile(r"\w+")
 # Function words carry no evidence and make OR-queries match nearly every row.
@@ -52,6 +55,39 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 """
 
 
+def sqlite_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """What went wrong with the lexical index, and what to do about it."""
+    if disk_full(path.parent, exc):
+        return disk_full_error(path.parent)
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StoreError(f"The lexical index '{path}' is busy ({exc}).",
+                          "Another program holds it; try again in a moment.")
+    if name.startswith("SQLITE_CANTOPEN") or name.startswith("SQLITE_READONLY"):
+        return StoreError(f"Cannot open the lexical index '{path}' ({exc}).",
+                          "Check that the index folder is readable and writable.")
+    return StoreError(
+        f"The lexical index '{path}' is damaged ({exc}).",
+        "Run 'assistant index --rebuild' to rebuild it from the documents.",
+    )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guarded(method: _F) -> _F:
+    """SQLite finds most damage only when it reads the damaged page: report it, never crash."""
+
+    @functools.wraps(method)
+    def wrapper(self: LexicalIndex, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise sqlite_error(self.path, exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkRow:
     chunk_id: str
@@ -84,15 +120,13 @@ class LexicalIndex:
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(_SCHEMA)
             self._db.execute("SELECT count(*) FROM chunks").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"The lexical index '{path}' is damaged ({exc}).",
-                "Run 'assistant index --rebuild' to rebuild it from the documents.",
-            ) from exc
+        except sqlite3.Error as exc:
+            raise sqlite_error(path, exc) from exc
 
     def close(self) -> None:
         self._db.close()
 
+    @_guarded
     def add(self, rows: Sequence[ChunkRow]) -> None:
         """Insert chunks (replacing any with the same id) in one transaction."""
         with self._db:
@@ -107,6 +141,7 @@ class LexicalIndex:
                     "INSERT INTO fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, r.text)
                 )
 
+    @_guarded
     def delete(self, chunk_ids: Iterable[str]) -> None:
         with self._db:
             self._delete(chunk_ids)
@@ -127,17 +162,21 @@ class LexicalIndex:
                 self._db.execute(f"DELETE FROM fts WHERE rowid IN ({rmarks})", rowids)
                 self._db.execute(f"DELETE FROM chunks WHERE rowid IN ({rmarks})", rowids)
 
+    @_guarded
     def clear(self) -> None:
         with self._db:
             self._db.execute("DELETE FROM chunks")
             self._db.execute("DELETE FROM fts")
 
+    @_guarded
     def ids(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT chunk_id FROM chunks")}
 
+    @_guarded
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    @_guarded
     def search(self, question: str, k: int) -> list[tuple[str, float]]:
         """Best ``k`` chunk ids by BM25 (higher score is better)."""
         terms = query_terms(question)
@@ -151,6 +190,7 @@ class LexicalIndex:
         ).fetchall()
         return [(cid, -float(s)) for cid, s in rows]
 
+    @_guarded
     def get(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRow]:
         out: dict[str, ChunkRow] = {}
         ids = list(chunk_ids)
@@ -165,6 +205,7 @@ class LexicalIndex:
                 out[cid] = ChunkRow(cid, source, start, end, sha, text)
         return out
 
+    @_guarded
     def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks contain each term (after the index's stemming)."""
         out: dict[str, int] = {}

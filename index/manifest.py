@@ -10,9 +10,11 @@ finds it left behind (a killed writer) reconciles the stores with the manifest.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -114,12 +116,59 @@ def save_manifest(store: Path, manifest: Manifest) -> None:
     path = store / MANIFEST
     tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
     data = json.dumps(manifest.to_json(), separators=(",", ":")).encode()
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(store)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(store)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(store, exc) from exc
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_LOW_SPACE = 1 << 20  # bytes: what counts as "no space left" when a library does not say why
+
+
+def disk_full(path: Path, exc: BaseException) -> bool:
+    """Whether writing under ``path`` failed because its disk (or quota) is full.
+
+    SQLite and the OS say so; Chroma's Rust core often reports only the step that
+    failed ("Failed to apply logs to the metadata segment"), so the free space is
+    looked at too.
+    """
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left" in text or "quota exceeded" in text:
+        return True
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < _LOW_SPACE
+    except OSError:
+        return False
+
+
+def disk_full_error(path: Path) -> StoreError:
+    return StoreError(
+        f"The disk holding the index at '{path}' is full.",
+        "Free some space, then run the command again (an index build resumes where it "
+        "stopped; --rebuild would need more space, not less).",
+    )
+
+
+def write_error(store: Path, exc: OSError) -> StoreError:
+    """An index file could not be written: a full disk, or a folder we may not write."""
+    if disk_full(store, exc):
+        return disk_full_error(store)
+    return StoreError(
+        f"Cannot write to the index folder '{store}' ({exc.strerror or exc}).",
+        "Check that it is writable, or pass another --store DIR.",
+    )
 
 
 def remove_stale_temps(store: Path) -> None:
@@ -149,7 +198,10 @@ def manifest_stamp(store: Path) -> tuple[int, int] | None:
 
 
 def mark_dirty(store: Path) -> None:
-    (store / DIRTY).write_text(str(os.getpid()))
+    try:
+        (store / DIRTY).write_text(str(os.getpid()))
+    except OSError as exc:
+        raise write_error(store, exc) from exc
 
 
 def clear_dirty(store: Path) -> None:
@@ -181,7 +233,10 @@ class WriterLock:
         return f"{who} ('{info.get('cmd', '?')}', since {since})"
 
     def acquire(self, wait: float = 0.0) -> WriterLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(self.path.parent, exc) from exc
         deadline = time.monotonic() + wait
         while True:
             try:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from assistant.errors import ChromaUnavailable, StoreError
+from index.manifest import disk_full, disk_full_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -230,6 +231,8 @@ class VectorStore:
                 )
             except Exception as exc:
                 _forget_failed_client(str(store_dir / "chroma"))
+                if disk_full(store_dir, exc):
+                    raise disk_full_error(store_dir) from exc
                 raise StoreError(
                     f"The vector store at '{store_dir / 'chroma'}' cannot be opened ({exc}).",
                     "Run 'assistant index --rebuild' to rebuild it.",
@@ -259,6 +262,8 @@ class VectorStore:
                     "Check that it is running, then run the command again (an index build "
                     "resumes where it stopped).",
                 ) from exc
+            if disk_full(Path(self._where), exc):
+                raise disk_full_error(Path(self._where).parent) from exc
             raise StoreError(
                 f"The vector store at '{self._where}' failed: {type(exc).__name__}: {exc}",
                 "Run 'assistant index --rebuild' if this persists.",
