@@ -347,6 +347,9 @@ def measure(label: str, target: int, opts: argparse.Namespace) -> dict[str, Any]
     }
     print_row(row)
     if label == opts.plain_at and not (opts.no_plain or fake or url):
+        if not (REPO / "benchmarks" / "onnx_llama_embedding.py").exists():
+            print("  plain LlamaIndex skipped: benchmarks/onnx_llama_embedding.py is missing")
+            return row
         row["plain"] = measure_plain(corpus, qs)
         print_plain(row)
     return row
