@@ -20,6 +20,7 @@ from fault_helpers import QUESTIONS, Writer, assert_consistent, generated_index,
 
 from assistant.config import Config
 from assistant.service import Assistant
+from index.manifest import WriterLock
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +66,7 @@ def test_reader_answers_during_a_write_and_reloads_after(
                         FAULT_WRITE_BATCH="2", FAULT_PAUSE_SECONDS="4")
         writer.wait_for("@paused")
         assert (store / "dirty").exists()
+        assert f"pid {writer.proc.pid} " in WriterLock(store).holder(), "the writer holds the lock"
         during, reloaded = [], False
         while writer.proc.poll() is None:
             if svc.reload_if_changed():  # only once the writer is done, as it exits
