@@ -81,7 +81,8 @@ class Assistant:
         rebuild: bool = False,
     ) -> IndexSummary | None:
         """Bring the index up to date; with the lock held elsewhere, keep the old one."""
-        from index.build import build_index, is_current
+        from index.build import build_index
+        from index.freshness import is_current
 
         cfg = self.config
         if only_if_stale and not rebuild and is_current(
