@@ -134,6 +134,7 @@ class _Sentence:
     start: int  # absolute offsets in the document
     end: int
     text: str
+    stems: set[str]  # computed once: scoring, choosing and the evidence all use them
     cover: float = 0.0
     score: float = 0.0
 
@@ -230,7 +231,7 @@ class ExtractiveAnswerer:
         evidence = Evidence(
             top_dense=retrieval.top_dense,
             sentence_cover=best.cover if best else 0.0,
-            answer_cover=_coverage(set().union(*(_stems(s.text) for s in chosen)), q_weights),
+            answer_cover=_coverage(set().union(*(s.stems for s in chosen)), q_weights),
             passage_cover=max(
                 (_coverage(_stems(c.text), q_weights) for c in cands[:3]), default=0.0
             ),
@@ -261,7 +262,7 @@ class ExtractiveAnswerer:
                 cover = _coverage(stems, q_weights)
                 ctx = _coverage(stems, ctx_weights) if ctx_weights else 0.0
                 typed = TYPE_BONUS if kind and has_type(text, kind) else 0.0
-                sent = _Sentence(i, c.start + s, c.start + e, text, cover)
+                sent = _Sentence(i, c.start + s, c.start + e, text, stems, cover)
                 sent.score = cover + 0.3 * ctx + PRIOR_WEIGHT * prior + typed
                 out.append(sent)
         out.sort(key=lambda x: (-x.score, x.cand_index, x.start))
@@ -276,13 +277,14 @@ class ExtractiveAnswerer:
         best = scored[0]
         close = [s for s in scored[1:] if s.score >= FOLLOW_RATIO * best.score and s.cover > 0]
         chosen = [best]
-        covered = matched(_stems(best.text), q_weights)
+        found = {id(s): matched(s.stems, q_weights) for s in (best, *close)}
+        covered = set(found[id(best)])
         while close and len(chosen) < MAX_SENTENCES:
-            gains = [len(matched(_stems(s.text), q_weights) - covered) for s in close]
+            gains = [len(found[id(s)] - covered) for s in close]
             i = max(range(len(close)), key=lambda j: (gains[j] > 0, close[j].score))
             pick = close.pop(i)
             chosen.append(pick)
-            covered |= matched(_stems(pick.text), q_weights)
+            covered |= found[id(pick)]
         return sorted(chosen, key=lambda x: -x.score)
 
     def _typed_neighbour(
@@ -301,9 +303,10 @@ class ExtractiveAnswerer:
             for j in (i + 1, i - 1):
                 if 0 <= j < len(spans):
                     ns, ne, _ = spans[j]
-                    if has_type(c.text[ns:ne], kind):
+                    text = c.text[ns:ne]
+                    if has_type(text, kind):
                         return [_Sentence(best.cand_index, c.start + ns, c.start + ne,
-                                          c.text[ns:ne], 0.0, 0.0)]
+                                          text, _stems(text))]
         return []
 
     def _compose(
