@@ -6,12 +6,8 @@ as written and cannot add headings, links or footnotes of its own.
 
 from __future__ import annotations
 
-import re
-
 from assistant.conversation import Turn
-from assistant.textsafe import escape_markdown
-
-_MARKER = re.compile(r"\[(\d+)\]")
+from assistant.textsafe import escape_markdown, markdown_with_markers
 
 
 def export_markdown(title: str, turns: list[Turn]) -> str:
@@ -45,14 +41,4 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
 
 
 def _with_footnotes(text: str, labels: dict[int, int]) -> str:
-    parts: list[str] = []
-    pos = 0
-    for m in _MARKER.finditer(text):
-        n = int(m.group(1))
-        if n not in labels:
-            continue
-        parts.append(escape_markdown(text[pos:m.start()]))
-        parts.append(f"[^{labels[n]}]")
-        pos = m.end()
-    parts.append(escape_markdown(text[pos:]))
-    return "".join(parts)
+    return markdown_with_markers(text, lambda n: f"[^{labels[n]}]" if n in labels else None)

@@ -8,6 +8,7 @@ escapes (``\\x1b``) instead, so what is displayed is what the file holds.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -37,3 +38,25 @@ def escape_markdown(text: str) -> str:
     """
     text = _MD_INLINE.sub(r"\\\1", re.sub(r"\n[ \t]+", "\n", printable(text)))
     return _MD_LINE_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
+
+
+MARKER = re.compile(r"\[(\d+)\]")  # an answer's citation marker: [1], [2] ...
+
+
+def markdown_with_markers(text: str, marker: Callable[[int], str | None]) -> str:
+    """An answer's text as literal Markdown, each ``[n]`` replaced by ``marker(n)``.
+
+    A marker for which ``marker`` returns ``None`` (no such citation) stays as
+    escaped text; everything between markers goes through :func:`escape_markdown`.
+    """
+    parts: list[str] = []
+    pos = 0
+    for m in MARKER.finditer(text):
+        shown = marker(int(m.group(1)))
+        if shown is None:
+            continue
+        parts.append(escape_markdown(text[pos : m.start()]))
+        parts.append(shown)
+        pos = m.end()
+    parts.append(escape_markdown(text[pos:]))
+    return "".join(parts)

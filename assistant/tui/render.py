@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from textual.content import Content
 
 from assistant.models import Answer, Citation, Passage
-from assistant.textsafe import escape_markdown, printable
+from assistant.textsafe import MARKER, markdown_with_markers, printable
 
-MARKER = re.compile(r"\[(\d+)\]")
 _SPECIAL = re.compile(r"\r\n?|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -34,17 +33,9 @@ def one_line(text: str, limit: int) -> str:
 def answer_markdown(answer: Answer) -> str:
     """The answer as Markdown: its text escaped, each ``[n]`` a link to citation n."""
     cited = {c.n for c in answer.citations}
-    parts: list[str] = []
-    pos = 0
-    text = answer.text.strip()
-    for m in MARKER.finditer(text):
-        if int(m.group(1)) not in cited:
-            continue
-        parts.append(escape_markdown(text[pos:m.start()]))
-        parts.append(f"[\\[{m.group(1)}\\]](cite:{m.group(1)})")
-        pos = m.end()
-    parts.append(escape_markdown(text[pos:]))
-    return "".join(parts)
+    return markdown_with_markers(
+        answer.text.strip(), lambda n: f"[\\[{n}\\]](cite:{n})" if n in cited else None
+    )
 
 
 def claims(answer: Answer) -> dict[int, str]:
