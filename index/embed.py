@@ -135,7 +135,10 @@ class OnnxEmbedder:
             tok.no_padding()
             tok.enable_truncation(max_length=MAX_TOKENS)
             opts = ort.SessionOptions()
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # BASIC (constant folding, which turns the int8 weights back into float once):
+            # the extended fusions (SkipLayerNorm, FusedMatMul) ran ~6% slower single-threaded
+            # on this model; vectors agree to 2e-7.
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
             opts.log_severity_level = 3
             opts.intra_op_num_threads = 1
             opts.inter_op_num_threads = 1
