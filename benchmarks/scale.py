@@ -202,6 +202,14 @@ class RandomEmbedder:
             progress(len(texts))
         return out
 
+    def embed_passages(self, texts: Any, spans: Any, progress: Any = None) -> Any:
+        """Random sentence vectors too, so the store holds (and queries read) as much."""
+        import numpy as np
+
+        parts = [np.stack([self._vec(t[a:b]) for a, b in sp]) if sp else
+                 np.zeros((0, self.dim), np.float32) for t, sp in zip(texts, spans, strict=True)]
+        return self.embed_documents(texts, progress), parts
+
     def embed_query(self, text: str) -> Any:
         return self._vec(text)
 

@@ -42,7 +42,9 @@ class ChunkParams:
     min_tokens: int = 60
     target_tokens: int = 110
     max_tokens: int = 200
-    version: int = 2
+    # 3: chunks carry in-context sentence vectors (index/sentvec.py); older indexes
+    # lack them, so they are rebuilt.
+    version: int = 3
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)

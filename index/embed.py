@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from assistant.errors import ModelError
 from index.load import file_sha256
@@ -155,7 +155,8 @@ class OnnxEmbedder:
             self._session = session
         return self
 
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
+    def _hidden(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token vectors (batch, width, dim) of one padded batch, and its mask."""
         import numpy as np
 
         width = max(len(x) for x in ids)
@@ -167,21 +168,37 @@ class OnnxEmbedder:
         feeds = {"input_ids": input_ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
-        hidden = self._session.run(None, feeds)[0]  # type: ignore[union-attr]
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return self._session.run(None, feeds)[0], mask  # type: ignore[union-attr]
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        hidden, mask = self._hidden(ids)
+        return _pool(hidden, mask)
 
     def embed_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
+        return self.embed_passages(texts, None, progress)[0]
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]] | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors, and for each passage one vector per entry of its ``spans``.
+
+        A span's vector is the mean of the passage's token vectors inside it: in
+        context, from the same model run, so it costs nothing more. Compared with a
+        query vector it tells how well that sentence matches the question. A span
+        with no token inside the model's window gets the passage's vector.
+        """
         import numpy as np
 
         self.load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        parts = [np.zeros((0, self.dim), np.float32) for _ in texts]
         if not texts:
-            return out
+            return out, parts
         encodings = self._tokenizer.encode_batch(list(texts))  # type: ignore[union-attr]
         ids = [e.ids for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -190,18 +207,65 @@ class OnnxEmbedder:
             if batches[-1] and (len(batches[-1]) + 1) * len(ids[i]) > BATCH_TOKENS:
                 batches.append([])
             batches[-1].append(i)
+
+        def run(batch: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+            hidden, mask = self._hidden([ids[j] for j in batch])
+            pooled = _pool(hidden, mask)
+            if spans is None:
+                return pooled, []
+            return pooled, [
+                _span_vectors(hidden[row], encodings[j], spans[j], pooled[row])
+                for row, j in enumerate(batch)
+            ]
+
         # One batch per core at a time, each run single-threaded: for batches this
         # small, parallel runs scale better than one run spread over the cores.
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            for batch, vecs in zip(
-                batches, pool.map(lambda b: self._run([ids[j] for j in b]), batches), strict=True
-            ):
+            for batch, (vecs, span_vecs) in zip(batches, pool.map(run, batches), strict=True):
                 out[batch] = vecs
+                for j, sv in zip(batch, span_vecs, strict=False):
+                    parts[j] = sv
                 if progress:
                     progress(len(batch))
-        return out
+        return out, parts
 
     def embed_query(self, text: str) -> np.ndarray:
         self.load()
         enc = self._tokenizer.encode(text)  # type: ignore[union-attr]
         return self._run([enc.ids])[0]
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of each row's unmasked token vectors, L2-normalised."""
+    import numpy as np
+
+    weights = mask[:, :, None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _span_vectors(
+    hidden: np.ndarray, encoding: Any, spans: Sequence[tuple[int, int]], fallback: np.ndarray
+) -> np.ndarray:
+    """One normalised mean token vector per character span of the encoded text."""
+    import numpy as np
+
+    out = np.tile(fallback, (len(spans), 1)).astype(np.float32)
+    if not spans:
+        return out
+    starts = np.array([s for s, _e in spans])
+    ends = np.array([e for _s, e in spans])
+    offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    real = (np.array(encoding.special_tokens_mask) == 0) & (offsets[:, 1] > offsets[:, 0])
+    tok = np.nonzero(real)[0]
+    where = np.searchsorted(starts, offsets[tok, 0], side="right") - 1
+    inside = (where >= 0) & (offsets[tok, 0] < ends[np.maximum(where, 0)])
+    tok, where = tok[inside], where[inside]
+    sums = np.zeros((len(spans), hidden.shape[1]), dtype=np.float32)
+    np.add.at(sums, where, hidden[tok])
+    counts = np.bincount(where, minlength=len(spans))
+    has = counts > 0
+    vecs = sums[has] / counts[has, None]
+    out[has] = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    return out

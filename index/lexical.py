@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS chunks(
     doc_sha256 TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+-- Packed in-context sentence vectors of a chunk (index/sentvec.py), keyed by its rowid.
+CREATE TABLE IF NOT EXISTS sentvecs(rowid INTEGER PRIMARY KEY, vecs BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     text, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -96,6 +98,7 @@ class ChunkRow:
     end: int
     doc_sha256: str
     text: str
+    sentvecs: bytes | None = None  # packed sentence vectors (index/sentvec.py), if known
 
 
 def query_terms(question: str) -> list[str]:
@@ -120,6 +123,8 @@ class LexicalIndex:
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(_SCHEMA)
             self._db.execute("SELECT count(*) FROM chunks").fetchone()
+            self._has_sentvecs = bool(self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sentvecs'").fetchone())
         except sqlite3.Error as exc:
             raise sqlite_error(path, exc) from exc
 
@@ -140,6 +145,11 @@ class LexicalIndex:
                 self._db.execute(
                     "INSERT INTO fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, r.text)
                 )
+                if r.sentvecs:
+                    self._db.execute(
+                        "INSERT INTO sentvecs(rowid, vecs) VALUES (?, ?)",
+                        (cur.lastrowid, r.sentvecs),
+                    )
 
     @_guarded
     def delete(self, chunk_ids: Iterable[str]) -> None:
@@ -160,6 +170,7 @@ class LexicalIndex:
             if rowids:
                 rmarks = ",".join("?" * len(rowids))
                 self._db.execute(f"DELETE FROM fts WHERE rowid IN ({rmarks})", rowids)
+                self._db.execute(f"DELETE FROM sentvecs WHERE rowid IN ({rmarks})", rowids)
                 self._db.execute(f"DELETE FROM chunks WHERE rowid IN ({rmarks})", rowids)
 
     @_guarded
@@ -167,6 +178,7 @@ class LexicalIndex:
         with self._db:
             self._db.execute("DELETE FROM chunks")
             self._db.execute("DELETE FROM fts")
+            self._db.execute("DELETE FROM sentvecs")
 
     @_guarded
     def ids(self) -> set[str]:
@@ -204,6 +216,18 @@ class LexicalIndex:
             ):
                 out[cid] = ChunkRow(cid, source, start, end, sha, text)
         return out
+
+    @_guarded
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+        """Packed sentence vectors of those chunks that have them."""
+        ids = list(chunk_ids)
+        if not self._has_sentvecs:  # an index from before they were kept: read-only here
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self._db.execute(
+            "SELECT c.chunk_id, v.vecs FROM chunks c JOIN sentvecs v ON v.rowid = c.rowid "
+            f"WHERE c.chunk_id IN ({marks})", ids,
+        ).fetchall()) if ids else {}
 
     @_guarded
     def document_frequency(self, terms: Sequence[str]) -> dict[str, int]:

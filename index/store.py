@@ -371,6 +371,20 @@ class VectorStore:
             out.update(got["ids"])
         return out
 
+    def sentence_blobs(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """Packed sentence vectors kept in the metadata of those chunks (server mode)."""
+        from index.sentvec import from_text
+
+        out: dict[str, bytes] = {}
+        for i in range(0, len(ids), self._batch):
+            part = list(ids[i : i + self._batch])
+            got = self.call(lambda part=part: self._col.get(ids=part, include=["metadatas"]))
+            for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                blob = from_text((meta or {}).get("sentvecs"))
+                if blob:
+                    out[cid] = blob
+        return out
+
     def get(self, ids: Sequence[str]) -> list[Hit]:
         got = self.call(lambda: self._col.get(ids=list(ids), include=["documents", "metadatas"]))
         return [

@@ -114,6 +114,10 @@ class CountingEmbedder:
         self.calls.append(list(texts))
         return self.inner.embed_documents(texts, progress=progress)
 
+    def embed_passages(self, texts: Sequence[str], spans: Any, progress: Any = None):
+        self.calls.append(list(texts))
+        return self.inner.embed_passages(texts, spans, progress=progress)
+
     def embed_query(self, text: str):
         self.calls.append([text])
         return self.inner.embed_query(text)

@@ -113,11 +113,11 @@ from index.store import VectorStore
 
 build.WRITE_BATCH = int(os.environ.get("FAULT_WRITE_BATCH", build.WRITE_BATCH))
 build.CHECKPOINT_SECONDS = float(os.environ.get("FAULT_CHECKPOINT", build.CHECKPOINT_SECONDS))
-embed, upsert, add, replace = (OnnxEmbedder.embed_documents, VectorStore.upsert,
+embed, upsert, add, replace = (OnnxEmbedder.embed_passages, VectorStore.upsert,
                                LexicalIndex.add, os.replace)
 wipe = VectorStore.wipe
 
-def embed_documents(self, texts, progress=None):
+def embed_passages(self, texts, spans, progress=None):
     first = [True]
     def tick(n):
         if progress:
@@ -125,7 +125,7 @@ def embed_documents(self, texts, progress=None):
         if first[0]:  # part of this batch is embedded, the rest is being worked on
             first[0] = False
             point("embed")
-    return embed(self, texts, progress=tick)
+    return embed(self, texts, spans, progress=tick)
 
 def upsert_then(self, *a, **k):
     upsert(self, *a, **k)
@@ -144,7 +144,7 @@ def replace_at(src, dst, *a, **k):
         point("manifest")  # the new manifest is written and synced, not yet renamed
     return replace(src, dst, *a, **k)
 
-OnnxEmbedder.embed_documents = embed_documents
+OnnxEmbedder.embed_passages = embed_passages
 VectorStore.upsert = upsert_then
 LexicalIndex.add = add_then
 VectorStore.wipe = wipe_then
@@ -233,10 +233,15 @@ def read_store(store: Path) -> dict[str, Any]:
         lexical = db.execute(
             "SELECT c.chunk_id, c.source, c.start, c.end, c.doc_sha256, f.text "
             "FROM chunks c JOIN fts f ON f.rowid = c.rowid").fetchall()
-        counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("chunks", "fts")]
+        counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("chunks", "fts", "sentvecs")]
+        sentvecs = dict(db.execute(
+            "SELECT c.chunk_id, length(v.vecs) FROM chunks c JOIN sentvecs v ON v.rowid = c.rowid"
+        ).fetchall())
     finally:
         db.close()
     return {"chroma": chroma, "lexical": [list(r) for r in lexical], "lexical_counts": counts,
+            "sentvecs": sentvecs,
             "manifest": json.loads((store / "manifest.json").read_text()),
             "files": sorted(p.name for p in store.iterdir())}
 
@@ -287,6 +292,10 @@ def assert_consistent(snap: dict[str, Any], corpus: Path) -> set[str]:
     for cid, source, start, end, _sha, doc in snap["lexical"]:
         assert read_file_text(corpus / source)[start:end] == doc
         assert chunk_id(source, start, end, doc) == cid
+        # Every chunk has one stored vector (384 int8 bytes) per sentence, even one
+        # adopted from Chroma after a kill.
+        assert snap["sentvecs"].get(cid) == 384 * len(sentences(doc)), cid
+    assert snap["lexical_counts"][2] == len(lex_ids), "sentence vectors without a chunk"
     return set(ids)
 
 
@@ -355,6 +364,11 @@ class HashEmbedder:
         if progress:
             progress(len(texts))
         return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim))
+
+    def embed_passages(self, texts: Any, spans: Any, progress: Any = None) -> Any:
+        parts = [np.stack([self._vec(t[a:b]) for a, b in sp]) if sp else np.zeros((0, self.dim))
+                 for t, sp in zip(texts, spans, strict=True)]
+        return self.embed_documents(texts, progress), parts
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._vec(text)

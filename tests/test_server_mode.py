@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -147,6 +148,15 @@ def manifest_ids(store: Path) -> set[str]:
     manifest = load_manifest(store)
     assert manifest is not None
     return manifest.chunk_ids()
+
+
+def sentence_vectors(store: Path) -> dict[str, bytes]:
+    db = sqlite3.connect(f"file:{store / 'lexical.sqlite'}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT c.chunk_id, v.vecs FROM chunks c "
+                               "JOIN sentvecs v ON v.rowid = c.rowid").fetchall())
+    finally:
+        db.close()
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -306,6 +316,9 @@ def test_second_client_adopts_vectors_then_sees_new_documents(
     assert b.added == 3 and b.chunks == 32
     assert emb_b.texts == []  # adopted A's vectors: nothing embedded
     assert manifest_ids(store_a) == manifest_ids(store_b)
+    # ... and their sentence vectors, kept in the chunks' metadata on the server.
+    assert len(sentence_vectors(store_a)) == 32
+    assert sentence_vectors(store_b) == sentence_vectors(store_a)
     assert load_manifest(store_b).collection == load_manifest(store_a).collection  # type: ignore[union-attr]
 
     # B's lexical index was filled from the chunk texts: BM25 answers on B.
@@ -327,6 +340,7 @@ def test_second_client_adopts_vectors_then_sees_new_documents(
     b2 = svc_b.refresh(only_if_stale=True)
     assert b2 is not None and b2.added == 1 and b2.chunks == 33
     assert emb_b.texts == []  # the new document's vector came from A
+    assert sentence_vectors(store_b) == sentence_vectors(store_a)
     answer = svc_b.ask("Where did Aurora Lumen Labs open its quantum sensor foundry?")
     assert not answer.abstained and "Tromsø" in answer.text
     assert {c.source for c in answer.citations} == {"foundry.txt"}
