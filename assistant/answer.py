@@ -1,10 +1,12 @@
 """Extractive answers: the sentences of the retrieved passages that answer the question.
 
 No language model: each sentence of the top passages is scored by how much of
-the question's evidence (IDF-weighted content words, stemmed) it holds, plus a
-prior from its passage's retrieval rank and whether it holds the kind of thing
-the question asks for (a number, a date). The best one to three sentences become
-the answer, each followed by the ``[n]`` marker of the passage it comes from.
+the question's evidence (IDF-weighted content words, stemmed) it holds, how close
+its in-context vector (stored at index time, see :mod:`index.sentvec`) is to the
+question's vector, a prior from its passage's retrieval score, and whether it
+holds the kind of thing the question asks for (a number, a date). The best one
+to three sentences become the answer, each followed by the ``[n]`` marker of the
+passage it comes from.
 
 Whether to answer at all is a calibrated decision over evidence scores (see
 :mod:`assistant.abstain`): when the evidence is weak the answer says so, cites
@@ -18,14 +20,19 @@ import re
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from assistant.abstain import Evidence, answer_probability
 from assistant.errors import BadQuestion
 from assistant.models import Citation, Passage
 from assistant.retrieve import Candidate, Retrieval
 from assistant.textsafe import clean_question
+from index import sentvec
 from index.chunk import sentences
 from index.lexical import STOPWORDS, LexicalIndex
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_QUESTION_CHARS = 2000
 MAX_SENTENCES = 3
@@ -36,6 +43,7 @@ PRIOR_WEIGHT = 0.5
 FOLLOW_RATIO = 0.7
 SENTENCE_POOL = 5  # passages whose sentences compete for the answer
 TYPE_BONUS = 0.3  # for a sentence holding the kind of thing asked for (a date, a number)
+SEMANTIC_WEIGHT = 1.0  # times the cosine of the sentence's vector with the question's
 NO_ANSWER = "The documents do not answer this question."
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(
@@ -136,6 +144,7 @@ class _Sentence:
     text: str
     stems: set[str]  # computed once: scoring, choosing and the evidence all use them
     cover: float = 0.0
+    sim: float = 0.0  # cosine of its vector with the question's
     score: float = 0.0
 
 
@@ -215,7 +224,7 @@ class ExtractiveAnswerer:
     ) -> tuple[str, bool, list[Citation], list[Passage], Evidence]:
         cands = retrieval.candidates
         passages = [
-            Passage(c.source, c.start, c.end, c.text, c.fused, c.chunk_id) for c in cands[:k]
+            Passage(c.source, c.start, c.end, c.text, c.score, c.chunk_id) for c in cands[:k]
         ]
         q_weights = _weights(content_words(question), self.idf)
         ctx_weights = {
@@ -223,7 +232,10 @@ class ExtractiveAnswerer:
             if s not in q_weights
         }
         kind = expected_type(question)
-        scored = self._score(cands[:SENTENCE_POOL], q_weights, ctx_weights, kind)
+        pool = cands[:SENTENCE_POOL]
+        qv = retrieval.query_vec
+        vecs = self._sentence_vectors(pool, len(qv)) if qv is not None else [None] * len(pool)
+        scored = self._score(pool, vecs, qv, q_weights, ctx_weights, kind)
         best = scored[0] if scored else None
         chosen = self._choose(scored, q_weights) if scored else []
         if chosen and kind and not any(has_type(x.text, kind) for x in chosen):
@@ -237,24 +249,42 @@ class ExtractiveAnswerer:
             ),
             type_ok=1.0 if best and has_type(best.text, kind) else 0.0,
             asks_type=1.0 if kind else 0.0,
+            sentence_sim=best.sim if best else 0.0,
         )
         if best is None or answer_probability(evidence) < 0.5:
             return NO_ANSWER, True, [], passages, evidence
         text, citations = self._compose(chosen, cands)
         return text, False, citations, passages, evidence
 
+    def _sentence_vectors(self, cands: list[Candidate], dim: int) -> list[np.ndarray | None]:
+        """Per candidate, its stored sentence vectors (None if it has none)."""
+        missing = [c.chunk_id for c in cands if c.sentence_vecs is None]
+        blobs = self.idf.lexical.sentence_vectors(missing) if missing else {}
+        return [
+            c.sentence_vecs if c.sentence_vecs is not None  # read by the retriever's rerank
+            else sentvec.unpack(blobs.get(c.chunk_id, b""), dim)
+            for c in cands
+        ]
+
     def _score(
         self,
         cands: list[Candidate],
+        vecs: list[np.ndarray | None],
+        query_vec: np.ndarray | None,
         q_weights: dict[str, float],
         ctx_weights: dict[str, float],
         kind: str | None,
     ) -> list[_Sentence]:
         out: list[_Sentence] = []
-        top = cands[0].fused if cands else 1.0
+        top = max((c.fused for c in cands), default=1.0)
         for i, c in enumerate(cands):
             prior = c.fused / top if top > 0 else 0.0
-            for s, e, _para in sentences(c.text):
+            spans = sentences(c.text)
+            rows = vecs[i]
+            if rows is not None and len(rows) != len(spans):
+                rows = None  # not this chunk's sentences: ignore rather than misalign
+            sims = rows @ query_vec if rows is not None and query_vec is not None else None
+            for j, (s, e, _para) in enumerate(spans):
                 text = c.text[s:e]
                 if not _WORD.search(text):
                     continue
@@ -263,7 +293,10 @@ class ExtractiveAnswerer:
                 ctx = _coverage(stems, ctx_weights) if ctx_weights else 0.0
                 typed = TYPE_BONUS if kind and has_type(text, kind) else 0.0
                 sent = _Sentence(i, c.start + s, c.start + e, text, stems, cover)
-                sent.score = cover + 0.3 * ctx + PRIOR_WEIGHT * prior + typed
+                # Without stored sentence vectors, the passage's own cosine stands in.
+                sent.sim = float(sims[j]) if sims is not None else (c.dense or 0.0)
+                sent.score = (cover + 0.3 * ctx + PRIOR_WEIGHT * prior + typed
+                              + SEMANTIC_WEIGHT * sent.sim)
                 out.append(sent)
         out.sort(key=lambda x: (-x.score, x.cand_index, x.start))
         return out
@@ -320,7 +353,7 @@ class ExtractiveAnswerer:
             if s.cand_index not in numbers:
                 numbers[s.cand_index] = len(numbers) + 1
                 citations.append(
-                    Citation(numbers[s.cand_index], c.source, c.start, c.end, c.text, c.fused)
+                    Citation(numbers[s.cand_index], c.source, c.start, c.end, c.text, c.score)
                 )
             parts.append(f"{' '.join(s.text.split())} [{numbers[s.cand_index]}]")
         return " ".join(parts), citations
