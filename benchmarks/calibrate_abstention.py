@@ -1,6 +1,8 @@
 """Fit the abstention model (assistant/abstain.py) on benchmark questions.
 
-Answerable: SQuAD v1.1 dev questions asked of the 48 dev articles. Not answerable,
+Answerable: SQuAD v1.1 dev questions asked of the 48 dev articles, and HotpotQA's
+multi-hop questions asked of their own paragraphs (each answered by sentences of two
+articles: the kind of question a single best sentence cannot cover). Not answerable,
 four kinds: (1) the same kind of questions with every passage that holds the
 gold answer taken out of the results (on topic, answer absent: the common case
 in practice), (2) HotpotQA and RGB questions (other topics), (3) SQuAD 2.0's
@@ -15,6 +17,7 @@ half, reports the other half, and prints the weights to paste into abstain.py.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -67,27 +70,60 @@ def without_gold(r: Retrieval, answers: list[str], k: int) -> Retrieval:
     """The retrieval as if the passages holding the answer were not in the corpus."""
     kept = [c for c in r.candidates if not contains(c.text, answers)]
     dense = [c.dense for c in kept if c.dense is not None]
-    return Retrieval(kept[:k], max(dense) if dense else -1.0)
+    return Retrieval(kept[:k], max(dense) if dense else -1.0, r.query_vec)
+
+
+def write_hotpot_paragraphs(hotpot: Path, out: Path) -> list[dict[str, Any]]:
+    """Every context paragraph of the HotpotQA questions as one file per title."""
+    out.mkdir(parents=True, exist_ok=True)
+    qs = json.loads(hotpot.read_text())
+    for q in qs:
+        for title, sents in zip(q["context"]["title"], q["context"]["sentences"], strict=True):
+            name = hashlib.sha1(title.encode()).hexdigest()[:16] + ".txt"
+            text = f"{title}\n\n{''.join(sents).strip()}\n"
+            path = out / name
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+    return qs
+
+
+def open_index(
+    corpus: Path, store: Path, embedder: OnnxEmbedder, fusion: str
+) -> tuple[HybridRetriever, ExtractiveAnswerer]:
+    """Bring the index of ``corpus`` up to date; the product's retriever and answerer on it."""
+    build_index(corpus, store, embedder)
+    manifest = load_manifest(store)
+    assert manifest is not None
+    lexical = LexicalIndex(store / LEXICAL_FILE)
+    retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
+                                fusion=fusion)
+    return retriever, ExtractiveAnswerer(lexical)
+
+
+def hotpot_rows(args: argparse.Namespace, embedder: OnnxEmbedder) -> list[dict[str, Any]]:
+    corpus = args.workdir / "hotpot-corpus"
+    qs = write_hotpot_paragraphs(args.hotpot, corpus)
+    retriever, answerer = open_index(corpus, args.workdir / "hotpot-store", embedder, args.fusion)
+    rows = []
+    for q in qs:
+        r = retriever.retrieve(q["question"], args.k)
+        ev = answerer.answer(q["question"], r, k=args.k)[4]
+        rows.append({"kind": "hotpot-answerable", "y": 1, **ev.to_json()})
+    return rows
 
 
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
     corpus, store = args.workdir / "corpus", args.workdir / "store"
     write_articles(args.squad / "dev-v1.1.json", corpus)
     embedder = OnnxEmbedder().load()
-    build_index(corpus, store, embedder)
-    manifest = load_manifest(store)
-    assert manifest is not None
-    lexical = LexicalIndex(store / LEXICAL_FILE)
-    retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
-                                fusion=args.fusion)
-    answerer = ExtractiveAnswerer(lexical)
+    retriever, answerer = open_index(corpus, store, embedder, args.fusion)
     rows: list[dict[str, Any]] = []
     # A sample other than squad_qa.py's reported one (different seed).
     qs = load_questions(args.squad, 2 * args.n, args.seed)
     for i, q in enumerate(qs):
         r = retriever.retrieve(q["question"], 30)
         if i % 2 == 0:
-            r6 = Retrieval(r.candidates[: args.k], r.top_dense)
+            r6 = Retrieval(r.candidates[: args.k], r.top_dense, r.query_vec)
             kind, label = "answerable", 1
         else:
             r6, kind, label = without_gold(r, q["answers"], args.k), "answer-removed", 0
@@ -97,6 +133,8 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
         r = retriever.retrieve(q["question"], args.k)
         _t, _a, _c, _p, ev = answerer.answer(q["question"], r, k=args.k)
         rows.append({"kind": q["kind"], "y": 0, **ev.to_json()})
+    if args.hotpot:
+        rows += hotpot_rows(args, embedder)
     return rows
 
 
@@ -115,7 +153,7 @@ def report(rows: list[dict[str, Any]], weights: tuple[float, ...], title: str) -
 
 def _ev(r: dict[str, Any]) -> dict[str, float]:
     return {k: r[k] for k in ("top_dense", "sentence_cover", "answer_cover", "passage_cover",
-                              "type_ok", "asks_type")}
+                              "type_ok", "asks_type", "sentence_sim")}
 
 
 def main() -> None:
@@ -149,7 +187,7 @@ def main() -> None:
     fit_rows = [r for r in train for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
     x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
     y = np.array([r["y"] for r in fit_rows], dtype=float)
-    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1]))
+    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1]))
     # Refusing an answerable question costs the reader more than a weak answer
     # whose citation they can check, so the intercept is moved until at most
     # args.max_refusals of the answerable training questions are refused.
@@ -157,7 +195,7 @@ def main() -> None:
     w[0] = -float(np.quantile(margins, args.max_refusals))
     fitted = tuple(round(float(v), 3) for v in w)
     print("features: intercept, top_dense, sentence_cover, answer_cover, passage_cover, "
-          "asks_type*(1-type_ok)")
+          "asks_type*(1-type_ok), sentence_sim")
     print(f"fitted weights: {fitted}")
     print(f"current weights in abstain.py: {WEIGHTS}")
     results = {

@@ -71,14 +71,29 @@ def write_articles(squad_json: Path, out: Path) -> int:
     return total
 
 
-def load_questions(squad_dir: Path, n: int, seed: int) -> list[dict[str, Any]]:
+# The samples settings were tuned on: the answerer's (exp. harness, seed 2024) and
+# calibrate_abstention.py's (seed 7, two halves of 600). --heldout leaves them out.
+TUNED_ON = ((2024, 1000), (7, 1200))
+
+
+def _all_questions(squad_dir: Path) -> list[dict[str, Any]]:
     data = json.loads((squad_dir / "dev-v1.1.json").read_text())["data"]
-    qs = [
+    return [
         {"id": q["id"], "question": q["question"], "answers": [a["text"] for a in q["answers"]]}
         for art in data for p in art["paragraphs"] for q in p["qas"]
     ]
+
+
+def load_questions(squad_dir: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    qs = _all_questions(squad_dir)
     rng = random.Random(seed)
     return rng.sample(qs, min(n, len(qs)))
+
+
+def heldout_questions(squad_dir: Path) -> list[dict[str, Any]]:
+    """Every dev question outside the samples any setting was tuned or fitted on."""
+    used = {q["id"] for seed, n in TUNED_ON for q in load_questions(squad_dir, n, seed)}
+    return [q for q in _all_questions(squad_dir) if q["id"] not in used]
 
 
 def unanswerable(squad_dir: Path, hotpot: Path | None, n: int, seed: int) -> list[dict[str, Any]]:
@@ -108,6 +123,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "squad")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--heldout", action="store_true",
+                    help="all dev questions but those tuned on (instead of --n/--seed)")
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--modes", default="hybrid,hybrid-rrf,bm25,dense")
     ap.add_argument("--features", type=Path, help="write abstention evidence (JSONL) here")
@@ -128,9 +145,11 @@ def main() -> None:
     answerer = ExtractiveAnswerer(lexical)
     texts = {p.name: p.read_text(encoding="utf-8") for p in corpus.glob("*.txt")}
 
-    questions = load_questions(args.squad, args.n, args.seed)
+    questions = (heldout_questions(args.squad) if args.heldout
+                 else load_questions(args.squad, args.n, args.seed))
     feats: list[dict[str, Any]] = []
-    results: dict[str, Any] = {"n": len(questions), "seed": args.seed, "k": args.k,
+    results: dict[str, Any] = {"n": len(questions), "k": args.k,
+                               "sample": "heldout" if args.heldout else f"seed {args.seed}",
                                "chunks": summary.chunks, "modes": {}}
     print(f"\n{len(questions)} questions, k={args.k}\n")
     print(f"{'mode':10} {'in cited':>9} {'in answer':>10} {'in top-k':>9} {'abstain':>8}"
