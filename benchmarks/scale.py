@@ -18,13 +18,14 @@ LlamaIndex pipeline (``VectorStoreIndex`` over ``ChromaVectorStore``, default
 settings, the same ONNX model through ``benchmarks/onnx_llama_embedding.py``) is
 measured too, and our figures are printed as ratios to it.
 
-    python benchmarks/scale.py --sizes 1k,10k          # ~20 min on 2 busy cores
-    python benchmarks/scale.py --sizes 100k --extra /usr/share/doc/linux-doc-6.1/html/_sources
+    python benchmarks/scale.py --sizes 1k,10k          # ~10 min on 2 quiet cores
+    python benchmarks/scale.py --sizes 100k --no-plain \
+        --extra /usr/share/doc/linux-doc-6.1/html/_sources   # ~25 min
     python benchmarks/scale.py --sizes 100k --synthetic --extra ...   # all but the model
     python benchmarks/scale.py --sizes 1k --chroma-url http://127.0.0.1:8000  # via a server
 
 ``--synthetic`` swaps the model for hash-seeded random vectors: it measures refresh,
-store size, memory and query latency at a size whose real embedding takes an hour.
+store size, memory and query latency without the embedding's cost.
 
 Corpora and stores go to ``benchmarks/scratch/scale/`` (gitignored); figures to
 ``benchmarks/results/scale.json`` (merged by size) and ``scale.png``.
