@@ -187,6 +187,9 @@ class OnnxEmbedder:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors, and for each passage one vector per entry of its ``spans``.
 
+        ``spans`` are ``(start, end)`` character offsets into each text, in order and
+        not overlapping (its sentences); ``None`` skips the span vectors.
+
         A span's vector is the mean of the passage's token vectors inside it: in
         context, from the same model run, so it costs nothing more. Compared with a
         query vector it tells how well that sentence matches the question. A span
