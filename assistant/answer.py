@@ -20,19 +20,14 @@ import re
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from assistant.abstain import Evidence, answer_probability
 from assistant.errors import BadQuestion
 from assistant.models import Citation, Passage
-from assistant.retrieve import Candidate, Retrieval
+from assistant.retrieve import Candidate, Retrieval, sentence_similarities
 from assistant.textsafe import clean_question
-from index import sentvec
 from index.chunk import sentences
 from index.lexical import STOPWORDS, LexicalIndex
-
-if TYPE_CHECKING:
-    import numpy as np
 
 MAX_QUESTION_CHARS = 2000
 MAX_SENTENCES = 3
@@ -233,9 +228,9 @@ class ExtractiveAnswerer:
         }
         kind = expected_type(question)
         pool = cands[:SENTENCE_POOL]
-        qv = retrieval.query_vec
-        vecs = self._sentence_vectors(pool, len(qv)) if qv is not None else [None] * len(pool)
-        scored = self._score(pool, vecs, qv, q_weights, ctx_weights, kind)
+        if retrieval.query_vec is not None:  # a no-op after the retriever's rerank
+            sentence_similarities(pool, self.idf.lexical, retrieval.query_vec)
+        scored = self._score(pool, q_weights, ctx_weights, kind)
         best = scored[0] if scored else None
         chosen = self._choose(scored, q_weights) if scored else []
         if chosen and kind and not any(has_type(x.text, kind) for x in chosen):
@@ -256,21 +251,9 @@ class ExtractiveAnswerer:
         text, citations = self._compose(chosen, cands)
         return text, False, citations, passages, evidence
 
-    def _sentence_vectors(self, cands: list[Candidate], dim: int) -> list[np.ndarray | None]:
-        """Per candidate, its stored sentence vectors (None if it has none)."""
-        missing = [c.chunk_id for c in cands if c.sentence_vecs is None]
-        blobs = self.idf.lexical.sentence_vectors(missing) if missing else {}
-        return [
-            c.sentence_vecs if c.sentence_vecs is not None  # read by the retriever's rerank
-            else sentvec.unpack(blobs.get(c.chunk_id, b""), dim)
-            for c in cands
-        ]
-
     def _score(
         self,
         cands: list[Candidate],
-        vecs: list[np.ndarray | None],
-        query_vec: np.ndarray | None,
         q_weights: dict[str, float],
         ctx_weights: dict[str, float],
         kind: str | None,
@@ -280,10 +263,9 @@ class ExtractiveAnswerer:
         for i, c in enumerate(cands):
             prior = c.fused / top if top > 0 else 0.0
             spans = sentences(c.text)
-            rows = vecs[i]
-            if rows is not None and len(rows) != len(spans):
-                rows = None  # not this chunk's sentences: ignore rather than misalign
-            sims = rows @ query_vec if rows is not None and query_vec is not None else None
+            sims = c.sentence_sims
+            if sims is not None and len(sims) != len(spans):
+                sims = None  # none stored, or not this chunk's sentences: never misalign
             for j, (s, e, _para) in enumerate(spans):
                 text = c.text[s:e]
                 if not _WORD.search(text):

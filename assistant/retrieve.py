@@ -57,8 +57,9 @@ class Candidate:
     dense: float | None = None  # cosine similarity to the question
     bm25: float | None = None
     ranks: dict[str, int] = field(default_factory=dict)
-    # Its sentences' stored vectors, one row per sentence (None: not stored or not read).
-    sentence_vecs: np.ndarray | None = None
+    # Cosine of each of its sentences' stored vectors with the question, in sentence
+    # order; empty when it has none stored, None until looked up (see sentence_similarities).
+    sentence_sims: np.ndarray | None = None
 
 
 @dataclass
@@ -183,16 +184,28 @@ class HybridRetriever:
 
         A passage whose one sentence matches the question closely moves up past one
         that is loosely about the same things. Each candidate keeps its sentence
-        vectors for the answerer. Without stored sentence vectors, the passage's own
-        cosine stands in.
+        similarities for the answerer. Without stored sentence vectors, the passage's
+        own cosine stands in.
         """
-        blobs = self.lexical.sentence_vectors([c.chunk_id for c in cands])
+        sentence_similarities(cands, self.lexical, query_vec)
         for c in cands:
-            c.sentence_vecs = sentvec.unpack(blobs.get(c.chunk_id, b""), len(query_vec))
-            vecs = c.sentence_vecs
-            best = float((vecs @ query_vec).max()) if vecs is not None else (c.dense or 0.0)
+            sims = c.sentence_sims
+            best = float(sims.max()) if sims is not None and len(sims) else (c.dense or 0.0)
             c.score = c.fused + RERANK_WEIGHT * best
         return sorted(cands, key=lambda c: (-c.score, c.source, c.start))
+
+
+def sentence_similarities(
+    cands: Sequence[Candidate], lexical: LexicalIndex, query_vec: np.ndarray
+) -> None:
+    """Set ``sentence_sims`` on the candidates not looked up yet: one read for them all."""
+    todo = [c for c in cands if c.sentence_sims is None]
+    if not todo:
+        return
+    blobs = lexical.sentence_vectors([c.chunk_id for c in todo])
+    for c in todo:
+        vecs = sentvec.unpack(blobs.get(c.chunk_id, b""), len(query_vec))
+        c.sentence_sims = vecs @ query_vec if vecs is not None else np.zeros(0, np.float32)
 
 
 def _collect(
