@@ -24,12 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from assistant.errors import CorpusError, StoreError
 from assistant.models import IndexSummary
 from index import sentvec
-from index.chunk import Chunk, ChunkParams, chunk_text, sentences
+from index.chunk import Chunk, ChunkParams, chunk_text
 from index.embed import Embedder
 from index.lexical import ChunkRow, LexicalIndex
 from index.load import DEFAULT_MAX_BYTES, Document, Skipped, read_document, walk
@@ -46,9 +45,6 @@ from index.manifest import (
     write_error,
 )
 from index.store import VectorStore
-
-if TYPE_CHECKING:
-    import numpy as np
 
 log = logging.getLogger(__name__)
 LEXICAL_FILE = "lexical.sqlite"
@@ -359,10 +355,9 @@ def _write_batch(
     need_lex = {r.chunk_id for r in rows if lex_existing is None or r.chunk_id not in lex_existing}
     # A chunk adopted from Chroma also needs its sentence vectors: a server keeps them in
     # the chunk's metadata; embedded, only a killed run leaves such chunks, re-embedded.
-    blobs = vectors.sentence_blobs(sorted(present & need_lex)) if present & need_lex else {}
-    rows = [replace(r, sentvecs=blobs.get(r.chunk_id)) for r in rows]
+    packed = vectors.sentence_blobs(sorted(present & need_lex)) if present & need_lex else {}
     todo = [r for r in rows if r.chunk_id not in present
-            or (r.chunk_id in need_lex and r.sentvecs is None)]
+            or (r.chunk_id in need_lex and r.chunk_id not in packed)]
     adopted = len(rows) - len(todo)
     if adopted and progress:
         done += adopted
@@ -374,32 +369,19 @@ def _write_batch(
             if progress:
                 progress(done, total)
 
-        vecs, packed = _embed(embedder, todo, tick)
-        todo = [replace(r, sentvecs=b) for r, b in zip(todo, packed, strict=True)]
+        vecs, blobs = sentvec.embed_chunks(embedder, [r.text for r in todo], tick)
+        packed.update((r.chunk_id, b) for r, b in zip(todo, blobs, strict=True) if b)
         _append_journal(store, [r.chunk_id for r in todo])
         vectors.upsert(
             [r.chunk_id for r in todo],
             vecs,
             [r.text for r in todo],
             [{"source": r.source, "start": r.start, "end": r.end, "doc_sha256": r.doc_sha256,
-              **({"sentvecs": sentvec.to_text(r.sentvecs)} if vectors.url and r.sentvecs
-                 else {})}
+              **({"sentvecs": sentvec.to_text(packed[r.chunk_id])}
+                 if vectors.url and r.chunk_id in packed else {})}
              for r in todo],
         )
-        fresh = {r.chunk_id: r for r in todo}
-        rows = [fresh.get(r.chunk_id, r) for r in rows]
-    lexical.add([r for r in rows if r.chunk_id in need_lex])
+    lexical.add([replace(r, sentvecs=packed.get(r.chunk_id)) for r in rows
+                 if r.chunk_id in need_lex])
     return done
 
-
-def _embed(
-    embedder: Embedder, rows: list[ChunkRow], tick: Callable[[int], None]
-) -> tuple[np.ndarray, list[bytes | None]]:
-    """Chunk vectors, and each chunk's packed sentence vectors when the model gives them."""
-    texts = [r.text for r in rows]
-    embed_passages = getattr(embedder, "embed_passages", None)
-    if embed_passages is None:  # a model without token outputs: chunk vectors only
-        return embedder.embed_documents(texts, progress=tick), [None] * len(rows)
-    spans = [[(s, e) for s, e, _p in sentences(t)] for t in texts]
-    vecs, parts = embed_passages(texts, spans, progress=tick)
-    return vecs, [sentvec.pack(p) for p in parts]
