@@ -176,18 +176,32 @@ def run_python(tmp_path: Path) -> Callable[[str], subprocess.CompletedProcess[st
     return run
 
 
+def read_chroma(path: Path) -> dict[str, dict[str, Any]]:
+    """Every collection of the Chroma store at ``path``: {name: ids, documents, metadatas, count}.
+
+    A Chroma client caches its view per process: call this in a process that has not
+    opened ``path`` before, or that wrote it itself (else see ``chroma_on_disk``).
+    """
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(path),
+                                       settings=Settings(anonymized_telemetry=False))
+    out = {}
+    for col in client.list_collections():
+        c = client.get_collection(col.name)
+        got = c.get(include=["documents", "metadatas"])
+        out[col.name] = {"ids": got["ids"], "documents": got["documents"],
+                         "metadatas": got["metadatas"], "count": c.count()}
+    return out
+
+
 _READ_CHROMA = """
 import json, sys
-import chromadb
-from chromadb.config import Settings
-client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
-out = {}
-for col in client.list_collections():
-    c = client.get_collection(col.name)
-    got = c.get(include=["documents", "metadatas"])
-    out[col.name] = {"ids": got["ids"], "documents": got["documents"],
-                     "metadatas": got["metadatas"], "count": c.count()}
-print(json.dumps(out))
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from conftest import read_chroma
+print(json.dumps(read_chroma(Path(sys.argv[2]))))
 """
 
 
@@ -201,7 +215,7 @@ def chroma_on_disk() -> Callable[[Path], dict[str, dict[str, Any]]]:
 
     def read(store: Path) -> dict[str, dict[str, Any]]:
         proc = subprocess.run(
-            [sys.executable, "-c", _READ_CHROMA, str(store / "chroma")],
+            [sys.executable, "-c", _READ_CHROMA, str(Path(__file__).parent), str(store / "chroma")],
             env=subprocess_env(), capture_output=True, text=True, timeout=120,
         )
         assert proc.returncode == 0, proc.stderr

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT, SEEDS, read_file_text, subprocess_env
+from conftest import PROJECT_ROOT, SEEDS, read_chroma, read_file_text, subprocess_env
 
 from index.build import chunk_id
 from index.chunk import chunk_text, sentences
@@ -217,17 +217,7 @@ def read_store(store: Path) -> dict[str, Any]:
     """
     import sqlite3
 
-    import chromadb
-    from chromadb.config import Settings
-
-    client = chromadb.PersistentClient(path=str(store / "chroma"),
-                                       settings=Settings(anonymized_telemetry=False))
-    chroma = {}
-    for col in client.list_collections():
-        c = client.get_collection(col.name)
-        got = c.get(include=["documents", "metadatas"])
-        chroma[col.name] = {"ids": got["ids"], "documents": got["documents"],
-                            "metadatas": got["metadatas"], "count": c.count()}
+    chroma = read_chroma(store / "chroma")
     db = sqlite3.connect(f"file:{store / 'lexical.sqlite'}?mode=ro", uri=True)
     try:
         lexical = db.execute(
