@@ -501,7 +501,7 @@ def test_a_collection_made_with_another_model_is_refused(server: ChromaServer, t
 
 
 def test_own_view_looks_deeper_past_other_clients_chunks() -> None:
-    from index.store import OwnView
+    from index.views import OwnView
 
     order = [f"theirs-{i}" for i in range(50)] + [f"mine-{i}" for i in range(10)]
     asked: list[int] = []
