@@ -84,16 +84,19 @@ def _all_questions(squad_dir: Path) -> list[dict[str, Any]]:
     ]
 
 
+def _sample(qs: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    return random.Random(seed).sample(qs, min(n, len(qs)))
+
+
 def load_questions(squad_dir: Path, n: int, seed: int) -> list[dict[str, Any]]:
-    qs = _all_questions(squad_dir)
-    rng = random.Random(seed)
-    return rng.sample(qs, min(n, len(qs)))
+    return _sample(_all_questions(squad_dir), n, seed)
 
 
 def heldout_questions(squad_dir: Path) -> list[dict[str, Any]]:
     """Every dev question outside the samples any setting was tuned or fitted on."""
-    used = {q["id"] for seed, n in TUNED_ON for q in load_questions(squad_dir, n, seed)}
-    return [q for q in _all_questions(squad_dir) if q["id"] not in used]
+    qs = _all_questions(squad_dir)
+    used = {q["id"] for seed, n in TUNED_ON for q in _sample(qs, n, seed)}
+    return [q for q in qs if q["id"] not in used]
 
 
 def unanswerable(squad_dir: Path, hotpot: Path | None, n: int, seed: int) -> list[dict[str, Any]]:
