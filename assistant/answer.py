@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-from assistant.abstain import Evidence, answer_probability
+from assistant import ranking
+from assistant.abstain import Evidence, answer_probability, confidence
 from assistant.errors import BadQuestion
 from assistant.models import Citation, Passage
 from assistant.retrieve import Candidate, Retrieval, sentence_similarities
@@ -31,35 +33,18 @@ from index.lexical import STOPWORDS, LexicalIndex
 
 MAX_QUESTION_CHARS = 2000
 MAX_SENTENCES = 3
-# Sentence selection, tuned on SQuAD dev questions (benchmarks/squad_qa.py, a sample
-# other than the one reported): how much the passage's retrieval score counts next
-# to the sentence's own evidence, and how close to the best a further sentence must be.
-PRIOR_WEIGHT = 0.5
-FOLLOW_RATIO = 0.7
 SENTENCE_POOL = 5  # passages whose sentences compete for the answer
-TYPE_BONUS = 0.3  # for a sentence holding the kind of thing asked for (a date, a number)
-SEMANTIC_WEIGHT = 1.0  # times the cosine of the sentence's vector with the question's
+# A further sentence joins the first only when the ranking model gives it at least
+# this share of the first one's odds (exp of the score difference), and it brings
+# what the first lacks: question words the first does not hold, the sentence right
+# after a chosen one (it carries the point on), or another document's account.
+# Chosen on the tuning samples (SQuAD seed 2024, NQ tune): lower adds words for
+# little more gold in the answer, higher drops the second part of two-part questions.
+FOLLOW_ODDS = 0.3
+OTHER_DOC_ODDS = 0.3  # the same, for a sentence of a document the answer does not cite yet
+TIE_ODDS = 0.9  # one the model cannot tell from the first joins whatever it adds
 NO_ANSWER = "The documents do not answer this question."
 _WORD = re.compile(r"\w+")
-_NUMBER = re.compile(
-    r"\b\d[\d,.]*(?!\w)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|billion|dozen|half)\b",
-    re.IGNORECASE,
-)
-_DATE = re.compile(
-    r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th))\b|"
-    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b",
-    re.IGNORECASE,
-)
-# What kind of answer a question asks for, from its opening words. This shapes
-# which sentence is chosen; it is one input among the calibrated evidence.
-_ASKS_NUMBER = re.compile(
-    r"^\W*(?:how (?:many|much|long|far|old|large|big|high|often)|what (?:percentage|percent|"
-    r"number|amount|proportion|share|fraction))\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^\W*(?:when|(?:in |on )?what (?:year|date|decade|century|month|day)|"
-                        r"(?:in )?which (?:year|decade|century|month)|"
-                        r"what(?:'s| is| was) the (?:date|year))\b", re.IGNORECASE)
 # Past forms a suffix stemmer cannot join to their verb ("chosen" / "choose").
 _IRREGULAR = {
     form: verb
@@ -92,9 +77,39 @@ def stem(word: str) -> str:
     return _stemmer().stem(_IRREGULAR.get(word, word))
 
 
+# Words with which a reader points at the documents themselves ("what do the
+# articles say about ...", "according to the report's author"): they frame a
+# question to any document assistant and never name what is asked, so no answer
+# sentence is expected to hold them.
+FRAMING = frozenset("""
+according article articles author authors describe described describes discuss discussed
+discusses document documents mention mentioned mentions passage passages say says text texts
+""".split())
+_SKIP = STOPWORDS | FRAMING
+
+
+_FRAMING_NOUNS = frozenset("article articles document documents passage passages text texts"
+                           .split())
+_DETERMINERS = frozenset("the this that these those each both".split())
+
+
 def content_words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` minus function words."""
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS]
+    """Lower-cased words of ``text`` minus function words and document-framing words."""
+    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _SKIP]
+
+
+def question_words(question: str) -> list[str]:
+    """The question's content words, less those that only say which document is
+    meant ("the first article", "the 2019 article"): a determiner, up to two words,
+    then a framing noun."""
+    words = [m.lower() for m in _WORD.findall(question)]
+    drop: set[int] = set()
+    for i, w in enumerate(words):
+        if w in _FRAMING_NOUNS:
+            for j in range(max(0, i - 3), i):
+                if words[j] in _DETERMINERS:
+                    drop.update(range(j, i))
+    return [w for i, w in enumerate(words) if i not in drop and w not in _SKIP]
 
 
 def validate_question(question: str) -> str:
@@ -115,22 +130,6 @@ def validate_question(question: str) -> str:
     return cleaned
 
 
-def expected_type(question: str) -> str | None:
-    if _ASKS_NUMBER.search(question):
-        return "number"
-    if _ASKS_DATE.search(question):
-        return "date"
-    return None
-
-
-def has_type(text: str, kind: str | None) -> bool:
-    if kind == "number":
-        return bool(_NUMBER.search(text))
-    if kind == "date":
-        return bool(_DATE.search(text))
-    return True
-
-
 @dataclass
 class _Sentence:
     cand_index: int
@@ -140,7 +139,8 @@ class _Sentence:
     stems: set[str]  # computed once: scoring, choosing and the evidence all use them
     cover: float = 0.0
     sim: float = 0.0  # cosine of its vector with the question's
-    score: float = 0.0
+    score: float = 0.0  # the ranking model's logit
+    features: list[float] = field(default_factory=list)
 
 
 class IdfTable:
@@ -210,100 +210,158 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text)}
 
 
+@dataclass(frozen=True, slots=True)
+class Drafted:
+    """What the answerer hands back: the answer and what it rests on."""
+
+    text: str
+    abstained: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    evidence: Evidence
+    confidence: float  # calibrated probability that the answer is supported
+    draft: str = ""  # the answer it would give, also when it abstains (for calibration)
+
+
+def _next_to(a: _Sentence, b: _Sentence, cands: list[Candidate]) -> bool:
+    """Whether ``b`` is the sentence right after ``a`` in the same passage."""
+    if a.cand_index != b.cand_index or b.start < a.end:
+        return False
+    c = cands[a.cand_index]
+    return not c.text[a.end - c.start : b.start - c.start].strip()
+
+
 class ExtractiveAnswerer:
-    def __init__(self, lexical: LexicalIndex) -> None:
+    def __init__(self, lexical: LexicalIndex, weights: Sequence[float] = ranking.WEIGHTS) -> None:
         self.idf = IdfTable(lexical)
+        self.weights = tuple(weights)
 
     def answer(
         self, question: str, retrieval: Retrieval, context: str = "", k: int = 6
-    ) -> tuple[str, bool, list[Citation], list[Passage], Evidence]:
+    ) -> Drafted:
         cands = retrieval.candidates
         passages = [
             Passage(c.source, c.start, c.end, c.text, c.score, c.chunk_id) for c in cands[:k]
         ]
-        q_weights = _weights(content_words(question), self.idf)
+        words = question_words(question)
+        q_weights = _weights(words, self.idf)
         ctx_weights = {
             s: 0.5 * v for s, v in _weights(content_words(context), self.idf).items()
             if s not in q_weights
         }
-        kind = expected_type(question)
+        view = ranking.QuestionView(question, set(words))
         pool = cands[:SENTENCE_POOL]
         if retrieval.query_vec is not None:  # a no-op after the retriever's rerank
             sentence_similarities(pool, self.idf.lexical, retrieval.query_vec)
-        scored = self._score(pool, q_weights, ctx_weights, kind)
+        scored = self.score(pool, view, q_weights, ctx_weights)
         best = scored[0] if scored else None
-        chosen = self._choose(scored, q_weights) if scored else []
-        if chosen and kind and not any(has_type(x.text, kind) for x in chosen):
-            chosen += self._typed_neighbour(chosen[0], cands, kind)
+        chosen = self._choose(scored, q_weights, cands) if scored else []
+        if chosen and view.kind in ("number", "date") and not any(
+            ranking.has_type(x.text, view.kind, question) for x in chosen
+        ):
+            chosen += self._typed_neighbour(chosen[0], cands, view)
         evidence = Evidence(
             top_dense=retrieval.top_dense,
             sentence_cover=best.cover if best else 0.0,
             answer_cover=_coverage(set().union(*(s.stems for s in chosen)), q_weights),
+            # The best of the top passages alone, or the passages the answer cites
+            # together (a question two documents answer in part each).
             passage_cover=max(
-                (_coverage(_stems(c.text), q_weights) for c in cands[:3]), default=0.0
-            ),
-            type_ok=1.0 if best and has_type(best.text, kind) else 0.0,
-            asks_type=1.0 if kind else 0.0,
+                *(_coverage(_stems(c.text), q_weights) for c in cands[:3]),
+                _coverage(set().union(*(_stems(cands[i].text)
+                                        for i in {s.cand_index for s in chosen})), q_weights),
+            ) if cands else 0.0,
+            type_ok=1.0 if best and ranking.has_type(best.text, view.kind, question) else 0.0,
+            asks_type=1.0 if view.kind else 0.0,
             sentence_sim=best.sim if best else 0.0,
+            sentence_score=best.score if best else -10.0,
         )
-        if best is None or answer_probability(evidence) < 0.5:
-            return NO_ANSWER, True, [], passages, evidence
+        conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
-        return text, False, citations, passages, evidence
+        if best is None or answer_probability(evidence) < 0.5:
+            return Drafted(NO_ANSWER, True, [], passages, evidence, conf, text)
+        return Drafted(text, False, citations, passages, evidence, conf, text)
 
-    def _score(
+    def score(
         self,
         cands: list[Candidate],
+        view: ranking.QuestionView,
         q_weights: dict[str, float],
         ctx_weights: dict[str, float],
-        kind: str | None,
     ) -> list[_Sentence]:
+        """Every sentence of ``cands`` with its features and score, best first."""
         out: list[_Sentence] = []
+        rows: list[list[float]] = []
         top = max((c.fused for c in cands), default=1.0)
+        q_pairs = ranking.pairs([stem(w) for w in view.words])
         for i, c in enumerate(cands):
             prior = c.fused / top if top > 0 else 0.0
             spans = sentences(c.text)
             sims = c.sentence_sims
             if sims is not None and len(sims) != len(spans):
                 sims = None  # none stored, or not this chunk's sentences: never misalign
+            texts = [c.text[s:e] for s, e, _p in spans]
+            words = [content_words(t) for t in texts]
+            stem_lists = [[stem(w) for w in ws] for ws in words]
+            covers = [_coverage(set(sl), q_weights) for sl in stem_lists]
             for j, (s, e, _para) in enumerate(spans):
-                text = c.text[s:e]
-                if not _WORD.search(text):
+                if not _WORD.search(texts[j]):
                     continue
-                stems = _stems(text)
-                cover = _coverage(stems, q_weights)
-                ctx = _coverage(stems, ctx_weights) if ctx_weights else 0.0
-                typed = TYPE_BONUS if kind and has_type(text, kind) else 0.0
-                sent = _Sentence(i, c.start + s, c.start + e, text, stems, cover)
+                stems = set(stem_lists[j])
+                sent = _Sentence(i, c.start + s, c.start + e, texts[j], stems, covers[j])
                 # Without stored sentence vectors, the passage's own cosine stands in.
                 sent.sim = float(sims[j]) if sims is not None else (c.dense or 0.0)
-                sent.score = (cover + 0.3 * ctx + PRIOR_WEIGHT * prior + typed
-                              + SEMANTIC_WEIGHT * sent.sim)
+                rows.append(ranking.features(
+                    view, texts[j], words[j], cover=covers[j], sim=sent.sim, prior=prior,
+                    rank=i, dense=c.dense if c.dense is not None else 0.0,
+                    context=_coverage(stems, ctx_weights) if ctx_weights else 0.0,
+                    first=j == 0,
+                    pairs=ranking.pair_share(q_pairs, stem_lists[j]),
+                    before=covers[j - 1] if j > 0 else 0.0,
+                    after=covers[j + 1] if j + 1 < len(covers) else 0.0,
+                ))
                 out.append(sent)
+        for sent, row in zip(out, rows, strict=True):
+            sent.features = row
+            sent.score = ranking.score(row, self.weights)
         out.sort(key=lambda x: (-x.score, x.cand_index, x.start))
         return out
 
-    def _choose(self, scored: list[_Sentence], q_weights: dict[str, float]) -> list[_Sentence]:
-        """The best sentence, then up to two that score nearly as well.
-
-        Among those, sentences that hold question words the answer lacks so far
-        come first, so a question about two things gets a sentence for each.
-        """
+    def _choose(
+        self, scored: list[_Sentence], q_weights: dict[str, float], cands: list[Candidate]
+    ) -> list[_Sentence]:
+        """The best sentence, then up to two more that the model rates nearly as
+        likely and that add something the answer lacks so far: question words it
+        does not hold (a question about two things), the sentence right after one
+        chosen (which carries its point on), or another document's account (a
+        question several articles speak to). A sentence that only repeats what the
+        answer already covers, from elsewhere in the same document, joins only when
+        the model cannot tell it from the best (then the reader sees both)."""
         best = scored[0]
-        close = [s for s in scored[1:] if s.score >= FOLLOW_RATIO * best.score and s.cover > 0]
         chosen = [best]
-        found = {id(s): matched(s.stems, q_weights) for s in (best, *close)}
-        covered = set(found[id(best)])
-        while close and len(chosen) < MAX_SENTENCES:
-            gains = [len(found[id(s)] - covered) for s in close]
-            i = max(range(len(close)), key=lambda j: (gains[j] > 0, close[j].score))
-            pick = close.pop(i)
-            chosen.append(pick)
-            covered |= found[id(pick)]
-        return sorted(chosen, key=lambda x: -x.score)
+        covered = matched(best.stems, q_weights)
+        docs = {cands[best.cand_index].source}
+        for s in scored[1:]:
+            if len(chosen) >= MAX_SENTENCES:
+                break
+            odds = math.exp(s.score - best.score)
+            if odds < min(FOLLOW_ODDS, OTHER_DOC_ODDS):
+                break  # sorted: no later one is closer
+            found = matched(s.stems, q_weights)
+            new_doc = cands[s.cand_index].source not in docs
+            follows = any(_next_to(c, s, cands) for c in chosen)
+            if (
+                ((found - covered or follows) and odds >= FOLLOW_ODDS)
+                or (new_doc and found and odds >= OTHER_DOC_ODDS)
+                or odds >= TIE_ODDS
+            ):
+                chosen.append(s)
+                covered |= found
+                docs.add(cands[s.cand_index].source)
+        return chosen
 
     def _typed_neighbour(
-        self, best: _Sentence, cands: list[Candidate], kind: str
+        self, best: _Sentence, cands: list[Candidate], view: ranking.QuestionView
     ) -> list[_Sentence]:
         """The sentence next to ``best`` that holds what is asked for (a date, a number).
 
@@ -319,7 +377,7 @@ class ExtractiveAnswerer:
                 if 0 <= j < len(spans):
                     ns, ne, _ = spans[j]
                     text = c.text[ns:ne]
-                    if has_type(text, kind):
+                    if ranking.has_type(text, view.kind, view.text):
                         return [_Sentence(best.cand_index, c.start + ns, c.start + ne,
                                           text, _stems(text))]
         return []

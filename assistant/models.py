@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Below this confidence an answer is marked for checking (the chat, ask's text output).
+LOW_CONFIDENCE = 0.5
+
 
 def _public(record: Any) -> dict[str, Any]:
     """A record as its JSON contract: fields in order, the score rounded."""
@@ -59,12 +62,32 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Calibrated probability that the answer holds what was asked (for a refusal:
+    # that the nearest sentence would have; low, or it would not have refused).
+    # None for an answer saved before answers carried one.
+    confidence: float | None = None
+
+    @property
+    def low_confidence(self) -> bool:
+        """An answer given, but one a reader should check against its passages."""
+        return (not self.abstained and self.confidence is not None
+                and self.confidence < LOW_CONFIDENCE)
+
+    def confidence_note(self) -> str:
+        """How sure the answer is, in words a reader can act on ('' when unknown)."""
+        if self.confidence is None or self.abstained:
+            return ""
+        pct = f"{self.confidence:.0%}"
+        if self.low_confidence:
+            return f"Low confidence ({pct}): check the cited passages before relying on it."
+        return f"Confidence {pct}."
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": None if self.confidence is None else round(float(self.confidence), 3),
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},

@@ -193,16 +193,17 @@ class Assistant:
         k = k or self.config.k
         retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
         t1 = time.perf_counter()
-        text, abstained, citations, passages, _ev = self._answerer.answer(  # type: ignore[union-attr]
+        drafted = self._answerer.answer(  # type: ignore[union-attr]
             q, retrieval, context=context, k=k
         )
         t2 = time.perf_counter()
         return Answer(
             question=q,
-            text=text,
-            abstained=abstained,
-            citations=tuple(citations),
-            passages=tuple(passages),
+            text=drafted.text,
+            abstained=drafted.abstained,
+            citations=tuple(drafted.citations),
+            passages=tuple(drafted.passages),
+            confidence=drafted.confidence,
             timings_ms={
                 "retrieve": (t1 - t0) * 1000,
                 "answer": (t2 - t1) * 1000,

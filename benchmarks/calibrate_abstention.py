@@ -1,14 +1,21 @@
-"""Fit the abstention model (assistant/abstain.py) on benchmark questions.
+"""Fit the abstention model and the confidence map (assistant/abstain.py) on benchmark questions.
 
-Answerable: SQuAD v1.1 dev questions asked of the 48 dev articles, and HotpotQA's
-multi-hop questions asked of their own paragraphs (each answered by sentences of two
-articles: the kind of question a single best sentence cannot cover). Not answerable,
-four kinds: (1) the same kind of questions with every passage that holds the
-gold answer taken out of the results (on topic, answer absent: the common case
-in practice), (2) HotpotQA and RGB questions (other topics), (3) SQuAD 2.0's
-"impossible" questions about the same articles (written to look answerable).
-Fits a class-balanced L2 logistic regression over the evidence features on one
-half, reports the other half, and prints the weights to paste into abstain.py.
+Answerable: SQuAD v1.1 dev questions asked of the 48 dev articles; Natural
+Questions (the tuning sample of ``nq_qa.py``: search queries written without
+seeing the text, so they share few words with their answer) asked of the NQ
+passages; and HotpotQA's multi-hop questions asked of their own paragraphs (each
+answered by sentences of two articles). Not answerable, four kinds: (1) the same
+SQuAD and NQ questions with every passage that holds the gold answer taken out of
+the results (on topic, answer absent: the common case in practice), (2) HotpotQA
+and RGB questions (other topics), (3) SQuAD 2.0's "impossible" questions about the
+same articles (written to look answerable). Fits a class-balanced L2 logistic
+regression over the evidence features on one half, reports the other half, and
+prints the weights to paste into abstain.py.
+
+Confidence is then fitted on the same training half (Platt scaling of the decision's
+logit): the label is whether the answer the answerer would give holds a gold
+answer (always false for an unanswerable question). The held-out half gives the
+reliability table: the share of answers holding the gold, per confidence band.
 
     python benchmarks/calibrate_abstention.py --squad ../shared/benchmarks/squad \
         --hotpot ../shared/benchmarks/hotpotqa/hotpot_dev_distractor_subset.json
@@ -29,22 +36,26 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from squad_qa import contains, load_questions, unanswerable, write_articles  # noqa: E402
+import nq_qa  # noqa: E402
+from qa_harness import contains, open_index  # noqa: E402
+from squad_qa import load_questions, unanswerable, write_articles  # noqa: E402
 
-from assistant.abstain import WEIGHTS, Evidence, answer_probability  # noqa: E402
-from assistant.answer import ExtractiveAnswerer  # noqa: E402
-from assistant.retrieve import HybridRetriever, Retrieval  # noqa: E402
-from index.build import LEXICAL_FILE, build_index  # noqa: E402
+from assistant.abstain import (  # noqa: E402
+    CONFIDENCE,
+    WEIGHTS,
+    Evidence,
+    answer_logit,
+    answer_probability,
+)
+from assistant.retrieve import Retrieval  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
-from index.lexical import LexicalIndex  # noqa: E402
-from index.manifest import load_manifest  # noqa: E402
-from index.store import VectorStore  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, signs: np.ndarray, l2: float = 1e-3, iters: int = 20000
+    x: np.ndarray, y: np.ndarray, signs: np.ndarray | None = None, l2: float = 1e-3,
+    iters: int = 20000, balanced: bool = True,
 ) -> np.ndarray:
     """Class-balanced logistic regression with sign-constrained weights; [bias, w...].
 
@@ -55,14 +66,15 @@ def fit_logistic(
     """
     xb = np.hstack([np.ones((len(x), 1)), x])
     pos = y.mean()
-    sw = np.where(y == 1, 0.5 / pos, 0.5 / (1 - pos)) / len(y)
+    sw = (np.where(y == 1, 0.5 / pos, 0.5 / (1 - pos)) if balanced else np.ones_like(y)) / len(y)
     w = np.zeros(xb.shape[1])
     lr = 1.0
     for _ in range(iters):
         p = 1 / (1 + np.exp(-xb @ w))
         grad = xb.T @ (sw * (p - y)) + l2 * np.r_[0, w[1:]]
         w -= lr * grad
-        w[1:] = np.where(signs * w[1:] < 0, 0.0, w[1:])
+        if signs is not None:
+            w[1:] = np.where(signs * w[1:] < 0, 0.0, w[1:])
     return w
 
 
@@ -87,52 +99,58 @@ def write_hotpot_paragraphs(hotpot: Path, out: Path) -> list[dict[str, Any]]:
     return qs
 
 
-def open_index(
-    corpus: Path, store: Path, embedder: OnnxEmbedder, fusion: str
-) -> tuple[HybridRetriever, ExtractiveAnswerer]:
-    """Bring the index of ``corpus`` up to date; the product's retriever and answerer on it."""
-    build_index(corpus, store, embedder)
-    manifest = load_manifest(store)
-    assert manifest is not None
-    lexical = LexicalIndex(store / LEXICAL_FILE)
-    retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
-                                fusion=fusion)
-    return retriever, ExtractiveAnswerer(lexical)
-
-
 def hotpot_rows(args: argparse.Namespace, embedder: OnnxEmbedder) -> list[dict[str, Any]]:
     corpus = args.workdir / "hotpot-corpus"
     qs = write_hotpot_paragraphs(args.hotpot, corpus)
-    retriever, answerer = open_index(corpus, args.workdir / "hotpot-store", embedder, args.fusion)
+    retriever, answerer, _ = open_index(corpus, args.workdir / "hotpot-store", embedder,
+                                        args.fusion)
     rows = []
     for q in qs:
         r = retriever.retrieve(q["question"], args.k)
-        ev = answerer.answer(q["question"], r, k=args.k)[4]
-        rows.append({"kind": "hotpot-answerable", "y": 1, **ev.to_json()})
+        d = answerer.answer(q["question"], r, k=args.k)
+        rows.append({"kind": "hotpot-answerable", "y": 1, "good": contains(d.draft, [q["answer"]]),
+                     **d.evidence.to_json()})
+    return rows
+
+
+def answerable_and_removed(retriever: Any, answerer: Any, qs: list[dict[str, Any]], k: int,
+                           name: str) -> list[dict[str, Any]]:
+    """Even questions as asked; odd ones with the passages holding the answer taken out."""
+    rows = []
+    for i, q in enumerate(qs):
+        r = retriever.retrieve(q["question"], 30)
+        if i % 2 == 0:
+            r6 = Retrieval(r.candidates[:k], r.top_dense, r.query_vec)
+            kind, label = name, 1
+        else:
+            r6, kind, label = without_gold(r, q["answers"], k), f"{name}-answer-removed", 0
+        d = answerer.answer(q["question"], r6, k=k)
+        rows.append({"kind": kind, "y": label,
+                     "good": bool(label) and contains(d.draft, q["answers"]),
+                     **d.evidence.to_json()})
     return rows
 
 
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
-    corpus, store = args.workdir / "corpus", args.workdir / "store"
+    corpus, store = args.workdir / "squad" / "corpus", args.workdir / "squad" / "store"
     write_articles(args.squad / "dev-v1.1.json", corpus)
     embedder = OnnxEmbedder().load()
-    retriever, answerer = open_index(corpus, store, embedder, args.fusion)
-    rows: list[dict[str, Any]] = []
+    retriever, answerer, _ = open_index(corpus, store, embedder, args.fusion)
     # A sample other than squad_qa.py's reported one (different seed).
     qs = load_questions(args.squad, 2 * args.n, args.seed)
-    for i, q in enumerate(qs):
-        r = retriever.retrieve(q["question"], 30)
-        if i % 2 == 0:
-            r6 = Retrieval(r.candidates[: args.k], r.top_dense, r.query_vec)
-            kind, label = "answerable", 1
-        else:
-            r6, kind, label = without_gold(r, q["answers"], args.k), "answer-removed", 0
-        _t, _a, _c, _p, ev = answerer.answer(q["question"], r6, k=args.k)
-        rows.append({"kind": kind, "y": label, **ev.to_json()})
+    rows = answerable_and_removed(retriever, answerer, qs, args.k, "squad")
     for q in unanswerable(args.squad, args.hotpot, args.n // 2, args.seed):
         r = retriever.retrieve(q["question"], args.k)
-        _t, _a, _c, _p, ev = answerer.answer(q["question"], r, k=args.k)
-        rows.append({"kind": q["kind"], "y": 0, **ev.to_json()})
+        d = answerer.answer(q["question"], r, k=args.k)
+        rows.append({"kind": q["kind"], "y": 0, "good": False, **d.evidence.to_json()})
+    if args.nq:
+        nq_rows = nq_qa.read_nq(args.nq)
+        nq_dir = args.workdir / "nq"
+        nq_qa.write_corpus(nq_rows, nq_dir / "corpus")
+        retriever, answerer, _ = open_index(nq_dir / "corpus", nq_dir / "store", embedder,
+                                            args.fusion)
+        rows += answerable_and_removed(retriever, answerer, nq_qa.questions(nq_rows, "tune"),
+                                       args.k, "nq")
     if args.hotpot:
         rows += hotpot_rows(args, embedder)
     return rows
@@ -153,14 +171,36 @@ def report(rows: list[dict[str, Any]], weights: tuple[float, ...], title: str) -
 
 def _ev(r: dict[str, Any]) -> dict[str, float]:
     return {k: r[k] for k in ("top_dense", "sentence_cover", "answer_cover", "passage_cover",
-                              "type_ok", "asks_type", "sentence_sim")}
+                              "type_ok", "asks_type", "sentence_sim", "sentence_score")}
+
+
+def reliability(rows: list[dict[str, Any]], weights: tuple[float, ...],
+                conf: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Per confidence band, over the answers given: how many, and the share holding the gold."""
+    bands = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
+    out = []
+    for lo, hi in bands:
+        sel = []
+        for r in rows:
+            z = answer_logit(Evidence(**_ev(r)), weights)
+            if z < 0:
+                continue  # refused
+            c = 1 / (1 + np.exp(-answer_logit(Evidence(**_ev(r)), conf)))
+            if lo <= c < hi:
+                sel.append((c, r["good"]))
+        if sel:
+            out.append({"band": f"{lo:.1f}-{min(hi, 1.0):.1f}", "answers": len(sel),
+                        "mean_confidence": round(float(np.mean([c for c, _ in sel])), 3),
+                        "correct": round(float(np.mean([g for _, g in sel])), 3)})
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--squad", type=Path, required=True)
     ap.add_argument("--hotpot", type=Path)
-    ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "squad")
+    ap.add_argument("--nq", type=Path, help="nq-open-oracle.jsonl.gz (its tuning sample)")
+    ap.add_argument("--workdir", type=Path, default=HERE / "scratch")
     ap.add_argument("--n", type=int, default=600, help="answerable questions per half")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--k", type=int, default=6)
@@ -187,19 +227,33 @@ def main() -> None:
     fit_rows = [r for r in train for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
     x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
     y = np.array([r["y"] for r in fit_rows], dtype=float)
-    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1]))
+    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1]))
     # Refusing an answerable question costs the reader more than a weak answer
     # whose citation they can check, so the intercept is moved until at most
     # args.max_refusals of the answerable training questions are refused.
     margins = np.array([Evidence(**_ev(r)).features() for r in train if r["y"] == 1]) @ w[1:]
     w[0] = -float(np.quantile(margins, args.max_refusals))
     fitted = tuple(round(float(v), 3) for v in w)
+    # Confidence: the same features, the label whether the answer holds the gold, no
+    # class balancing and no sign constraints, so that its output is a probability.
+    xc = np.array([Evidence(**_ev(r)).features() for r in train])
+    yc = np.array([float(r["good"]) for r in train])
+    conf = tuple(round(float(v), 3) for v in fit_logistic(xc, yc, balanced=False))
     print("features: intercept, top_dense, sentence_cover, answer_cover, passage_cover, "
-          "asks_type*(1-type_ok), sentence_sim")
+          "asks_type*(1-type_ok), sentence_sim, sentence_score")
     print(f"fitted weights: {fitted}")
     print(f"current weights in abstain.py: {WEIGHTS}")
+    print(f"confidence weights: {conf}")
+    print(f"current in abstain.py: {CONFIDENCE}")
+    table = reliability(test, fitted, conf)
+    print("\nreliability, held-out half (answers given):")
+    for b in table:
+        print(f"  confidence {b['band']}: {b['answers']:4} answers, mean confidence "
+              f"{b['mean_confidence']:.2f}, holding the gold {b['correct']:.1%}")
     results = {
         "fitted_weights": fitted,
+        "confidence_weights": conf,
+        "reliability_test": table,
         "train": report(train, fitted, "train half, fitted weights"),
         "test_fitted": report(test, fitted, "held-out half, fitted weights"),
         "test_current": report(test, WEIGHTS, "held-out half, weights in abstain.py"),

@@ -4,10 +4,11 @@ Indexes the 48 dev articles as 48 documents (paragraphs separated by blank
 lines), samples questions with a fixed seed, answers each with hybrid, BM25-only
 and dense-only retrieval in one run, and prints, per mode: gold answer inside a
 cited passage, inside the answer text, inside any retrieved passage, abstention
-rate and latency. With ``--features FILE`` it also writes the abstention evidence
-of every question (plus unanswerable questions: SQuAD 2.0's impossible ones,
-asked of the same articles, and HotpotQA questions, about other topics) for
-``calibrate_abstention.py``.
+rate, median answer length and latency (graded as in :mod:`qa_harness`: gold in
+the answer, in its first sentence, in a cited passage). With ``--features FILE``
+it also writes the abstention evidence of every question (plus unanswerable
+questions: SQuAD 2.0's impossible ones, asked of the same articles, and HotpotQA
+questions, about other topics) for ``calibrate_abstention.py``.
 
     python benchmarks/squad_qa.py --squad ../shared/benchmarks/squad
 """
@@ -18,22 +19,14 @@ import argparse
 import json
 import random
 import re
-import statistics
-import string
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from assistant.answer import ExtractiveAnswerer  # noqa: E402
-from assistant.retrieve import HybridRetriever  # noqa: E402
-from index.build import LEXICAL_FILE, build_index  # noqa: E402
-from index.embed import OnnxEmbedder  # noqa: E402
-from index.lexical import LexicalIndex  # noqa: E402
-from index.manifest import load_manifest  # noqa: E402
-from index.store import VectorStore  # noqa: E402
+from qa_harness import HEADER, Tally, line, open_index, timed_answer, write_results  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MODES = {  # name: (retrievers, fusion)
@@ -42,19 +35,6 @@ MODES = {  # name: (retrievers, fusion)
     "bm25": (("bm25",), "scores"),
     "dense": (("dense",), "scores"),
 }
-
-
-def squad_norm(s: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, articles or extra space."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation) | {"\u2019", "\u2018"})
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def contains(haystack: str, answers: list[str]) -> bool:
-    h = squad_norm(haystack)
-    return any(squad_norm(a) and squad_norm(a) in h for a in answers)
 
 
 def write_articles(squad_json: Path, out: Path) -> int:
@@ -131,21 +111,17 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--modes", default="hybrid,hybrid-rrf,bm25,dense")
     ap.add_argument("--features", type=Path, help="write abstention evidence (JSONL) here")
+    ap.add_argument("--unanswerable", action="store_true",
+                    help="also ask unanswerable questions (SQuAD 2.0, HotpotQA, RGB) of the "
+                    "articles and report how many are refused")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
     args = ap.parse_args()
 
     corpus, store = args.workdir / "corpus", args.workdir / "store"
     chars = write_articles(args.squad / "dev-v1.1.json", corpus)
-    embedder = OnnxEmbedder().load()
     t0 = time.perf_counter()
-    summary = build_index(corpus, store, embedder)
+    retriever, answerer, summary = open_index(corpus, store)
     print(f"index: {summary.line()} ({chars:,} characters; built in {time.perf_counter()-t0:.1f}s)")
-    manifest = load_manifest(store)
-    assert manifest is not None
-    vectors = VectorStore(store, manifest.collection)
-    lexical = LexicalIndex(store / LEXICAL_FILE)
-    retriever = HybridRetriever(embedder, vectors, lexical)
-    answerer = ExtractiveAnswerer(lexical)
     texts = {p.name: p.read_text(encoding="utf-8") for p in corpus.glob("*.txt")}
 
     questions = (heldout_questions(args.squad) if args.heldout
@@ -155,62 +131,40 @@ def main() -> None:
                                "sample": "heldout" if args.heldout else f"seed {args.seed}",
                                "chunks": summary.chunks, "modes": {}}
     print(f"\n{len(questions)} questions, k={args.k}\n")
-    print(f"{'mode':10} {'in cited':>9} {'in answer':>10} {'in top-k':>9} {'abstain':>8}"
-          f" {'exact':>6} {'p50 ms':>7} {'p95 ms':>7}")
+    print(HEADER)
     for mode in args.modes.split(","):
         use, retriever.fusion = MODES[mode]
-        cited = in_answer = in_topk = abstained = exact = total_cits = 0
-        lat: list[float] = []
+        tally = Tally()
         for q in questions:
-            t = time.perf_counter()
-            r = retriever.retrieve(q["question"], args.k, use=use)
-            text, abst, cits, passages, ev = answerer.answer(q["question"], r, k=args.k)
-            lat.append((time.perf_counter() - t) * 1000)
-            abstained += abst
-            cited += any(contains(c.text, q["answers"]) for c in cits)
-            in_answer += (not abst) and contains(text, q["answers"])
-            in_topk += any(contains(p.text, q["answers"]) for p in passages)
-            for c in cits:
-                total_cits += 1
-                exact += texts[c.source][c.start : c.end] == c.text
+            res, ms = timed_answer(retriever, answerer, q["question"], args.k, use=use)
+            ok = tally.add(q["answers"], res.text, res.abstained, res.citations, res.passages,
+                           ms, texts=texts, confidence=res.confidence)
             if mode == "hybrid" and args.features:
-                # Label: answerable; "good" when the best sentence holds the gold answer.
-                feats.append({"kind": "squad1", "answerable": True,
-                              "correct": (not abst) and contains(text, q["answers"]),
-                              **ev.to_json()})
-        n = len(questions)
-        row = {
-            "gold_in_cited_passage": cited / n, "gold_in_answer": in_answer / n,
-            "gold_in_retrieved": in_topk / n, "abstained": abstained / n,
-            "citations_exact": f"{exact}/{total_cits}",
-            "latency_ms_p50": statistics.median(lat),
-            "latency_ms_p95": sorted(lat)[int(0.95 * (len(lat) - 1))],
-        }
-        results["modes"][mode] = row
-        print(f"{mode:10} {row['gold_in_cited_passage']:9.1%} {row['gold_in_answer']:10.1%} "
-              f"{row['gold_in_retrieved']:9.1%} {row['abstained']:8.1%} {exact:>3}/{total_cits:<3}"
-              f"{row['latency_ms_p50']:7.1f} {row['latency_ms_p95']:7.1f}")
+                # Label: answerable; "good" when the answer holds the gold answer.
+                feats.append({"kind": "squad1", "answerable": True, "correct": ok,
+                              **res.evidence.to_json()})
+        results["modes"][mode] = row = tally.row()
+        print(line(mode, row))
 
-    if args.features:
+    if args.features or args.unanswerable:
         neg = unanswerable(args.squad, args.hotpot, 500, args.seed)
         abst_by_kind: dict[str, list[int]] = {}
         retriever.fusion = MODES["hybrid"][1]
         for q in neg:
             r = retriever.retrieve(q["question"], args.k)
-            _text, abst, _c, _p, ev = answerer.answer(q["question"], r, k=args.k)
-            abst_by_kind.setdefault(q["kind"], []).append(int(abst))
-            feats.append({"kind": q["kind"], "answerable": False, "correct": bool(abst),
-                          **ev.to_json()})
-        args.features.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.features, "w") as fh:
-            for f in feats:
-                fh.write(json.dumps(f) + "\n")
+            d = answerer.answer(q["question"], r, k=args.k)
+            abst_by_kind.setdefault(q["kind"], []).append(int(d.abstained))
+            feats.append({"kind": q["kind"], "answerable": False, "correct": d.abstained,
+                          **d.evidence.to_json()})
+        if args.features:
+            args.features.parent.mkdir(parents=True, exist_ok=True)
+            with open(args.features, "w") as fh:
+                for f in feats:
+                    fh.write(json.dumps(f) + "\n")
         for kind, v in abst_by_kind.items():
             results[f"abstained_{kind}"] = sum(v) / len(v)
             print(f"unanswerable {kind:20} abstained {sum(v)}/{len(v)} ({sum(v)/len(v):.1%})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ def test_ask_json_prints_the_contract(run_cli: Any, seeded: dict[str, str]) -> N
                    *flags(seeded))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
+    assert set(out) == {"question", "answer", "abstained", "confidence", "citations",
+                        "passages", "timings_ms"}
     assert not out["abstained"] and "Huawei" in out["answer"]
+    assert 0.5 <= out["confidence"] <= 1.0  # a plain question its text answers
     root = Path(seeded["--corpus"])
     for c in out["citations"]:
         assert set(c) == {"n", "source", "start", "end", "text", "score"}

@@ -1,0 +1,165 @@
+"""Which sentence answers the question: features of a candidate sentence, and the
+fitted model that weighs them.
+
+A question shares few words with its answer when it is asked in the reader's own
+words, so word overlap is one signal among several: the cosine of the sentence's
+in-context vector with the question's (meaning, from the bundled model), how much
+of the question's IDF-weighted content the sentence holds, how its passage was
+ranked, whether it holds the kind of thing the question asks for (a number, a
+date, a name) that the question itself does not already hold, and whether it
+says something the question does not (a sentence that only restates the
+question, or a heading, rarely answers it).
+
+The weights are fitted by ``benchmarks/fit_answerer.py`` (a softmax over each
+question's candidate sentences, so they learn to put the answering sentence
+first) on tuning samples of SQuAD (questions written from the text) and Natural
+Questions (search queries written without seeing it); see its results file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+_WORD = re.compile(r"\w+")
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
+NUMBER = re.compile(
+    r"\b\d[\d,.]*(?!\w)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b",
+    re.IGNORECASE,
+)
+DATE = re.compile(
+    r"\b(?:1\d{3}|20\d{2}|\d{1,2}(?:st|nd|rd|th))\b|"
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b",
+    re.IGNORECASE,
+)
+# What kind of answer a question asks for, from its first wh-word (a later one
+# opens a clause: "what should they do when ..."): English question grammar, the
+# same for every corpus.
+_WH = re.compile(r"\b(?:who|whom|whose|what|when|where|which|how|why)\b", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(
+    r"how (?:many|much|long|far|old|large|big|high|often|tall|deep|fast)|what "
+    r"(?:percentage|percent|number|amount|proportion|share|fraction)", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"when|what (?:year|date|decade|century|month|day)|"
+                        r"which (?:year|decade|century|month)|"
+                        r"what(?:'s| is| was) the (?:date|year)", re.IGNORECASE)
+_ASKS_NAME = re.compile(r"who|whom|whose|where|which", re.IGNORECASE)
+_TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
+
+FEATURES = (
+    "cover",  # share of the question's IDF-weighted content stems the sentence holds
+    "sim",  # cosine of its in-context vector with the question's
+    "prior",  # its passage's fused retrieval score over the best one's
+    "dense",  # its passage's cosine with the question (meaning, whatever the words)
+    "rank",  # 1 / (1 + its passage's rank)
+    "context",  # share of earlier turns' content it holds (follow-ups)
+    "type_ok",  # holds the kind of thing asked for, beyond what the question holds
+    "type_miss",  # a kind is asked for and it holds none
+    "new_names",  # capitalised words the question lacks (up to 3), / 3
+    "novelty",  # share of its content words the question lacks
+    "heading",  # no closing punctuation: a title or heading line
+    "first",  # the first sentence of its passage
+    "length",  # log(1 + words) / log(60)
+    "pairs",  # share of the question's adjacent content-word pairs it holds in order
+    "before",  # the cover of the sentence before it in its passage
+    "after",  # ... and of the one after (the question's subject may be named there)
+)
+
+# Fitted by benchmarks/fit_answerer.py; one weight per FEATURES entry (results/answerer.json).
+# The tuning questions have no earlier turns, so "context" is not fitted: it is set
+# to half the weight of "cover" (an earlier turn's words count half as much).
+WEIGHTS: tuple[float, ...] = (3.019, 6.364, 3.603, 1.219, 1.179, 1.51, 1.154, -1.154, 0.189, 1.217,
+                              -1.732, -0.037, -0.04, 1.27, 0.589, 0.231)
+
+
+def expected_type(question: str) -> str | None:
+    wh = _WH.search(question)
+    if wh is None:
+        return None
+    for kind, pattern in (("number", _ASKS_NUMBER), ("date", _ASKS_DATE), ("name", _ASKS_NAME)):
+        if pattern.match(question, wh.start()):
+            return kind
+    return None
+
+
+def _names(text: str, skip_first: bool) -> set[str]:
+    out = set()
+    for m in _CAPITALISED.finditer(text):
+        if skip_first and m.start() == 0:
+            continue
+        out.add(m.group().lower())
+    return out
+
+
+def has_type(text: str, kind: str | None, question: str = "") -> bool:
+    """Whether ``text`` holds a ``kind`` the question does not already hold."""
+    if kind is None:
+        return True
+    if kind == "name":
+        return bool(_names(text, skip_first=True) - _names(question, skip_first=False)
+                    - set(question.lower().split()))
+    pattern = NUMBER if kind == "number" else DATE
+    asked = {m.group().lower() for m in pattern.finditer(question)}
+    return any(m.group().lower() not in asked for m in pattern.finditer(text))
+
+
+class QuestionView:
+    """What every sentence is compared with: the question's words, names and kind."""
+
+    def __init__(self, question: str, content: set[str]) -> None:
+        self.text = question
+        self.kind = expected_type(question)
+        self.words = [w.lower() for w in _WORD.findall(question)]
+        self.words = [w for w in self.words if w in content]  # content words, in order
+        self.content = content  # lower-cased content words
+        self.names = _names(question, skip_first=False) | {w.lower() for w in content}
+
+
+def features(
+    q: QuestionView,
+    text: str,
+    words: Sequence[str],
+    *,
+    cover: float,
+    sim: float,
+    prior: float,
+    dense: float,
+    rank: int,
+    context: float,
+    first: bool,
+    pairs: float,
+    before: float,
+    after: float,
+) -> list[float]:
+    """The FEATURES of one sentence."""
+    typed = has_type(text, q.kind, q.text) if q.kind else False
+    new_names = len(_names(text, skip_first=True) - q.names)
+    novel = sum(1 for w in words if w not in q.content) / len(words) if words else 0.0
+    n_words = len(_WORD.findall(text))
+    return [
+        cover, sim, prior, dense, 1.0 / (1 + rank), context,
+        1.0 if q.kind and typed else 0.0,
+        1.0 if q.kind and not typed else 0.0,
+        min(new_names, 3) / 3.0,
+        novel,
+        0.0 if _TERMINAL.search(text) else 1.0,
+        1.0 if first else 0.0,
+        math.log1p(n_words) / math.log(60),
+        pairs, before, after,
+    ]
+
+
+def pairs(stems: Sequence[str]) -> set[tuple[str, str]]:
+    return set(zip(stems, stems[1:], strict=False))
+
+
+def pair_share(q_pairs: set[tuple[str, str]], stems: Sequence[str]) -> float:
+    if not q_pairs:
+        return 0.0
+    return len(q_pairs & pairs(stems)) / len(q_pairs)
+
+
+def score(row: Sequence[float], weights: Sequence[float] = WEIGHTS) -> float:
+    return sum(w * x for w, x in zip(weights, row, strict=True))

@@ -1,0 +1,157 @@
+"""What the answer-quality benchmarks share: opening the product's pipeline on a
+corpus, asking it questions, and grading the answers the same way everywhere.
+
+Grading (SQuAD's normalisation: lower case, no punctuation, articles or extra
+space), per question: is a gold answer string in the answer text, in its *first*
+sentence (the text before the first ``[n]`` marker), in a cited passage (of the
+gold file, where the benchmark names one), in any retrieved passage; did it
+abstain; how many words the answer has (markers not counted); how long it took.
+"In the answer" alone can be gamed by long answers; the first-sentence and
+length columns are there to catch that.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import string
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant.answer import ExtractiveAnswerer  # noqa: E402
+from assistant.retrieve import HybridRetriever  # noqa: E402
+from index.build import LEXICAL_FILE, build_index  # noqa: E402
+from index.embed import OnnxEmbedder  # noqa: E402
+from index.lexical import LexicalIndex  # noqa: E402
+from index.manifest import load_manifest  # noqa: E402
+from index.store import VectorStore  # noqa: E402
+
+_MARKER = re.compile(r"\s*\[\d+\]")
+_PUNCT = set(string.punctuation) | {"\u2019", "\u2018"}
+
+
+def squad_norm(s: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, articles or extra space."""
+    s = "".join(ch for ch in s.lower() if ch not in _PUNCT)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def contains(haystack: str, answers: list[str]) -> bool:
+    h = squad_norm(haystack)
+    return any(squad_norm(a) and squad_norm(a) in h for a in answers)
+
+
+def first_sentence(answer: str) -> str:
+    """The answer's first sentence: everything before its first ``[n]`` marker."""
+    m = _MARKER.search(answer)
+    return answer[: m.start()] if m else answer
+
+
+def answer_words(answer: str) -> int:
+    return len(_MARKER.sub(" ", answer).split())
+
+
+def write_results(path: Path, data: dict[str, Any]) -> None:
+    """A results file: figures only, as indented JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+def open_index(
+    corpus: Path, store: Path, embedder: OnnxEmbedder | None = None, fusion: str = "scores"
+) -> tuple[HybridRetriever, ExtractiveAnswerer, Any]:
+    """Bring the index of ``corpus`` up to date; the product's retriever and answerer on it."""
+    embedder = embedder or OnnxEmbedder().load()
+    summary = build_index(corpus, store, embedder)
+    manifest = load_manifest(store)
+    assert manifest is not None
+    lexical = LexicalIndex(store / LEXICAL_FILE)
+    retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
+                                fusion=fusion)
+    return retriever, ExtractiveAnswerer(lexical), summary
+
+
+@dataclass
+class Tally:
+    """Running counts over graded questions; ``row()`` gives the rates."""
+
+    n: int = 0
+    in_answer: int = 0
+    in_first: int = 0
+    in_cited: int = 0
+    in_retrieved: int = 0
+    abstained: int = 0
+    exact: int = 0
+    citations: int = 0
+    words: list[int] = field(default_factory=list)
+    latency: list[float] = field(default_factory=list)
+    confidence: list[tuple[float, bool]] = field(default_factory=list)
+
+    def add(self, answers: list[str], text: str, abstained: bool, cited: Iterable[Any],
+            passages: Iterable[Any], ms: float, gold_source: str | None = None,
+            texts: dict[str, str] | None = None, confidence: float | None = None) -> bool:
+        """Grade one answer; returns whether the gold is in its text."""
+        cited = list(cited)
+        self.n += 1
+        self.abstained += abstained
+        ok = (not abstained) and contains(text, answers)
+        self.in_answer += ok
+        self.in_first += (not abstained) and contains(first_sentence(text), answers)
+        self.in_cited += any(contains(c.text, answers) for c in cited
+                             if gold_source is None or c.source == gold_source)
+        self.in_retrieved += any(contains(p.text, answers) for p in passages)
+        if not abstained:
+            self.words.append(answer_words(text))
+        self.latency.append(ms)
+        if confidence is not None:
+            self.confidence.append((confidence, ok))
+        if texts is not None:
+            for c in cited:
+                self.citations += 1
+                self.exact += texts[c.source][c.start : c.end] == c.text
+        return ok
+
+    def row(self) -> dict[str, Any]:
+        n = max(self.n, 1)
+        lat = sorted(self.latency) or [0.0]
+        return {
+            "n": self.n,
+            "gold_in_answer": self.in_answer / n,
+            "gold_in_first_sentence": self.in_first / n,
+            "gold_in_cited_passage": self.in_cited / n,
+            "gold_in_retrieved": self.in_retrieved / n,
+            "abstained": self.abstained / n,
+            "answer_words_median": statistics.median(self.words) if self.words else 0,
+            "citations_exact": f"{self.exact}/{self.citations}",
+            "latency_ms_p50": statistics.median(lat),
+            "latency_ms_p95": lat[int(0.95 * (len(lat) - 1))],
+        }
+
+
+HEADER = (f"{'':12} {'in answer':>9} {'1st sent':>8} {'in cited':>8} {'retrieved':>9} "
+          f"{'abstain':>7} {'words':>5} {'exact':>11} {'p50 ms':>6} {'p95 ms':>6}")
+
+
+def line(name: str, r: dict[str, Any]) -> str:
+    return (f"{name:12} {r['gold_in_answer']:9.1%} {r['gold_in_first_sentence']:8.1%} "
+            f"{r['gold_in_cited_passage']:8.1%} {r['gold_in_retrieved']:9.1%} "
+            f"{r['abstained']:7.1%} {r['answer_words_median']:5.0f} {r['citations_exact']:>11} "
+            f"{r['latency_ms_p50']:6.1f} {r['latency_ms_p95']:6.1f}")
+
+
+def timed_answer(retriever: HybridRetriever, answerer: ExtractiveAnswerer, question: str,
+                 k: int, use: tuple[str, ...] = ("dense", "bm25")) -> tuple[Any, float]:
+    """The answerer's full result for ``question`` and the milliseconds it took."""
+    t = time.perf_counter()
+    r = retriever.retrieve(question, k, use=use)
+    out = answerer.answer(question, r, k=k)
+    return out, (time.perf_counter() - t) * 1000
