@@ -136,6 +136,8 @@ def format_answer(answer: Any) -> str:
     from assistant.textsafe import printable
 
     out = [printable(answer.text), ""]
+    if answer.confidence_note():
+        out += [answer.confidence_note(), ""]
     if answer.citations:
         out.append("Sources:")
         for c in answer.citations:

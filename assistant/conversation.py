@@ -321,6 +321,8 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
             for p in data.get("passages", ())
         ),
         timings_ms={str(k): float(v) for k, v in data.get("timings_ms", {}).items()},
+        confidence=(float(data["confidence"]) if isinstance(data.get("confidence"), int | float)
+                    else None),
     )
 
 

@@ -26,10 +26,15 @@ class AnswerView(Vertical):
         self.answer = answer
         if answer.abstained:
             self.add_class("-abstained")
+        if answer.low_confidence:
+            self.add_class("-low-confidence")
 
     def compose(self) -> ComposeResult:
         answer = self.answer
         yield Markdown(answer_markdown(answer), parser_factory=safe_parser, open_links=False)
+        if answer.confidence_note():
+            yield Static(answer.confidence_note(),
+                         classes="confidence" + (" -low" if answer.low_confidence else ""))
         if answer.citations:
             yield Static("Sources · Tab to reach them, Enter opens the passage",
                          classes="sources-title")
