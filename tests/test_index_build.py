@@ -123,6 +123,34 @@ def test_first_run_adds_and_second_run_does_nothing(
     assert assert_consistent(store, corpus, file_text) == ids
 
 
+def test_links_inside_the_corpus_are_indexed_once_under_the_real_name(
+    corpus: Path, store: Path, counting_embedder, file_text
+) -> None:
+    seed = sorted(corpus.iterdir())[0].name
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "notes.md").write_text("# Notes\n\nThe archive keeps the minutes.\n")
+    (corpus / "a-link.txt").symlink_to(seed)
+    (corpus / "a-folder-link").symlink_to("sub", target_is_directory=True)
+
+    summary = build_index(corpus, store, counting_embedder)
+    manifest = load_manifest(store)
+    assert manifest is not None
+    names = {p.name for p in corpus.glob("*.txt") if not p.is_symlink()} | {"sub/notes.md"}
+    assert set(manifest.documents) == names and summary.documents == 4
+    embedded = counting_embedder.texts
+    assert len(embedded) == len(set(embedded)) == summary.chunks == manifest.chunk_count()
+    assert ("a-link.txt", f"link to '{seed}' in the corpus, which is read under its own name"
+            ) in summary.skipped
+
+    # The names do not depend on the links: removing them changes nothing.
+    (corpus / "a-link.txt").unlink()
+    (corpus / "a-folder-link").unlink()
+    counting_embedder.reset()
+    again = build_index(corpus, store, counting_embedder)
+    assert (again.added, again.updated, again.removed, again.unchanged) == (0, 0, 0, 4)
+    assert counting_embedder.texts == []
+
+
 def test_editing_one_file_reembeds_only_that_file(
     corpus: Path, store: Path, counting_embedder, file_text
 ) -> None:
