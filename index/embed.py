@@ -126,7 +126,28 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
         self._session = None
         self._tokenizer = None
+        self._counter = None  # the same tokenizer, never truncating: for count_tokens
         self._input_names: frozenset[str] = frozenset()
+
+    def _load_tokenizers(self) -> None:
+        """Called with the lock held; the chunker needs only these, not the model."""
+        if self._tokenizer is not None:
+            return
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_file(str(self._tokenizer_path))
+        counter.no_padding()
+        counter.no_truncation()
+        tok = Tokenizer.from_str(counter.to_str())
+        tok.enable_truncation(max_length=MAX_TOKENS)
+        self._counter, self._tokenizer = counter, tok
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens of each text ([CLS] and [SEP] included), before the window cuts."""
+        with self._lock:
+            self._load_tokenizers()
+        encodings = self._counter.encode_batch(list(texts))  # type: ignore[union-attr]
+        return [len(e) for e in encodings]
 
     def load(self) -> OnnxEmbedder:
         """Load tokenizer and session now (otherwise on first use)."""
@@ -134,13 +155,10 @@ class OnnxEmbedder:
             if self._session is not None:
                 return self
             import onnxruntime as ort
-            from tokenizers import Tokenizer
 
             if hasattr(ort, "disable_telemetry_events"):
                 ort.disable_telemetry_events()
-            tok = Tokenizer.from_file(str(self._tokenizer_path))
-            tok.no_padding()
-            tok.enable_truncation(max_length=MAX_TOKENS)
+            self._load_tokenizers()
             opts = ort.SessionOptions()
             # BASIC (constant folding, which turns the int8 weights back into float once):
             # the extended fusions (SkipLayerNorm, FusedMatMul) ran ~6% slower single-threaded
@@ -158,7 +176,6 @@ class OnnxEmbedder:
                     f"Cannot load the embedding model '{self._model_path}': {exc}"
                 ) from exc
             self._input_names = frozenset(i.name for i in session.get_inputs())
-            self._tokenizer = tok
             self._session = session
         return self
 
