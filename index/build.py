@@ -28,7 +28,7 @@ from pathlib import Path
 from assistant.errors import CorpusError, StoreError
 from assistant.models import IndexSummary
 from index import sentvec
-from index.chunk import Chunk, ChunkParams, chunk_text
+from index.chunk import Chunk, ChunkParams, TokenCounter, chunk_text
 from index.embed import Embedder
 from index.lexical import ChunkRow, LexicalIndex
 from index.load import DEFAULT_MAX_BYTES, Document, Skipped, read_document, walk
@@ -307,8 +307,11 @@ def _add_documents(
     progress: Progress | None,
 ) -> None:
     pending = []
+    # A model that can count its tokens keeps every chunk inside its window; one that
+    # cannot (a remote API) gets chunks sized by rough tokens only.
+    tokens = embedder if isinstance(embedder, TokenCounter) else None
     for doc in docs:
-        chunks = chunk_text(doc.text, params)
+        chunks = chunk_text(doc.text, params, tokens)
         pending.append(
             _Pending(doc, chunks, [chunk_id(doc.source, c.start, c.end, c.text) for c in chunks])
         )

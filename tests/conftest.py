@@ -122,6 +122,9 @@ class CountingEmbedder:
         self.calls.append([text])
         return self.inner.embed_query(text)
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
 
 @pytest.fixture
 def counting_embedder(embedder: Any) -> CountingEmbedder:

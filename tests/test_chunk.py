@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rare_text import list_article, rare_names
 
 from index.build import chunk_id
 from index.chunk import Chunk, ChunkParams, chunk_text, count_tokens, sentences
@@ -190,6 +192,38 @@ def test_empty_and_whitespace_only_texts_have_no_chunks() -> None:
         assert chunk_text(text) == []
 
 
+# -- the model's window ------------------------------------------------------------------
+
+
+def test_no_chunk_is_cut_by_the_model_window(embedder: Any) -> None:
+    """Rough tokens undercount rare names: 200 of them are ~600 model tokens."""
+    text = "\n\n".join([list_article(rare_names(120)),
+                        "Shorter list: " + ", ".join(rare_names(50, seed=9)) + ".",
+                        "東京" * 150 + "。"])  # one 'word' of 300 model tokens, no spaces
+    params = ChunkParams()
+    rough = chunk_text(text, params)
+    assert max(embedder.count_tokens([c.text for c in rough])) > params.window_tokens, (
+        "the text must hold passages that rough sizes let past the window")
+
+    chunks = chunk_text(text, params, embedder)
+    check_chunks(text, chunks, params)
+    counts = embedder.count_tokens([c.text for c in chunks])
+    assert max(counts) <= params.window_tokens == 256
+    # Passages that fitted are left exactly as they were.
+    fitting = [c for c, n in zip(rough, embedder.count_tokens([c.text for c in rough]),
+                                 strict=True) if n <= params.window_tokens]
+    assert set(fitting) <= set(chunks)
+    assert len(chunks) > len(rough)
+    assert chunk_text(text, params, embedder) == chunks
+
+
+def test_window_check_leaves_the_seed_chunks_unchanged(
+        seed_files: list[Path], file_text, embedder: Any) -> None:
+    for path in seed_files:
+        text = file_text(path)
+        assert chunk_text(text, tokens=embedder) == chunk_text(text)
+
+
 # -- properties over arbitrary text ----------------------------------------------------------
 
 _params = st.builds(
@@ -243,6 +277,23 @@ def test_property_sentences_and_newlines(text: str, params: ChunkParams | None) 
        params=_params)
 def test_property_punctuation_and_breaks_dense(text: str, params: ChunkParams) -> None:
     check_chunks(text, chunk_text(text, params), params)
+
+
+_windowed = st.builds(
+    lambda p, w: ChunkParams(p.min_tokens, p.target_tokens, p.max_tokens, window_tokens=w),
+    _params, st.integers(8, 48),  # a single character can be 5 tokens (Hangul: 3 + 2)
+)
+
+
+@PROPERTY
+@given(text=st.text() | documents(), params=_windowed)
+def test_property_no_chunk_exceeds_a_small_window(
+        embedder: Any, text: str, params: ChunkParams) -> None:
+    chunks = chunk_text(text, params, embedder)
+    check_chunks(text, chunks, params)
+    if chunks:
+        assert max(embedder.count_tokens([c.text for c in chunks])) <= params.window_tokens
+    assert chunk_text(text, params, embedder) == chunks
 
 
 @PROPERTY

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rare_text import list_article, rare_names
 
 from assistant.errors import CorpusError, StoreError
 from index.build import LEXICAL_FILE, build_index, chunk_id
@@ -121,6 +122,52 @@ def test_first_run_adds_and_second_run_does_nothing(
     assert second.chunks == total
     assert counting_embedder.calls == [], "an unchanged corpus must not be embedded again"
     assert assert_consistent(store, corpus, file_text) == ids
+
+
+def test_links_inside_the_corpus_are_indexed_once_under_the_real_name(
+    corpus: Path, store: Path, counting_embedder, file_text
+) -> None:
+    seed = sorted(corpus.iterdir())[0].name
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "notes.md").write_text("# Notes\n\nThe archive keeps the minutes.\n")
+    (corpus / "a-link.txt").symlink_to(seed)
+    (corpus / "a-folder-link").symlink_to("sub", target_is_directory=True)
+
+    summary = build_index(corpus, store, counting_embedder)
+    manifest = load_manifest(store)
+    assert manifest is not None
+    names = {p.name for p in corpus.glob("*.txt") if not p.is_symlink()} | {"sub/notes.md"}
+    assert set(manifest.documents) == names and summary.documents == 4
+    embedded = counting_embedder.texts
+    assert len(embedded) == len(set(embedded)) == summary.chunks == manifest.chunk_count()
+    assert ("a-link.txt", f"link to '{seed}' in the corpus, which is read under its own name"
+            ) in summary.skipped
+
+    # The names do not depend on the links: removing them changes nothing.
+    (corpus / "a-link.txt").unlink()
+    (corpus / "a-folder-link").unlink()
+    counting_embedder.reset()
+    again = build_index(corpus, store, counting_embedder)
+    assert (again.added, again.updated, again.removed, again.unchanged) == (0, 0, 0, 4)
+    assert counting_embedder.texts == []
+
+
+def test_every_stored_chunk_fits_the_model_window(
+    corpus: Path, store: Path, counting_embedder, file_text
+) -> None:
+    (corpus / "settlers.txt").write_text(list_article(rare_names(120)), encoding="utf-8")
+    summary = build_index(corpus, store, counting_embedder)
+    window = ChunkParams().window_tokens
+    stored = chroma_client(store).get_collection(load_manifest(store).collection).get()
+    counts = counting_embedder.count_tokens(stored["documents"])
+    assert len(counts) == summary.chunks and max(counts) <= window
+    # What was embedded is what is stored: nothing of it fell outside the window.
+    assert max(counting_embedder.count_tokens(counting_embedder.texts)) <= window
+    text = file_text(corpus / "settlers.txt")
+    want = chunk_text(text, ChunkParams(), counting_embedder)
+    assert len(want) > len(chunk_text(text)), "the window split a passage"
+    assert load_manifest(store).documents["settlers.txt"].chunks == [
+        chunk_id("settlers.txt", c.start, c.end, c.text) for c in want]
 
 
 def test_editing_one_file_reembeds_only_that_file(

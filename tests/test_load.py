@@ -271,6 +271,32 @@ def test_links_pointing_outside_the_corpus_are_skipped(tmp_path: Path) -> None:
     assert "dangling.txt" in reasons
 
 
+def test_links_inside_the_corpus_add_no_second_document(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    write(root / "a.txt", GOOD)
+    write(root / "docs" / "b.md", "# B\n\nAbout b.\n")
+    write(root / "docs" / "deep" / "c.txt", "About c. Deep down.\n")
+    before, _ = load(root)
+    # Links that sort before their targets, so a walk meets the link first.
+    (root / "0-alias.txt").symlink_to("a.txt")  # relative, to a file
+    (root / "0-b.md").symlink_to(root / "docs" / "b.md")  # absolute, into a folder
+    (root / "0-docs").symlink_to("docs", target_is_directory=True)  # to a folder
+    (root / "docs" / "deep" / "up").symlink_to("../b.md")  # a folder's file from below
+    (root / "zz").symlink_to(root / "docs" / "deep", target_is_directory=True)
+
+    candidates, _ = walk(root)
+    docs, reasons = load(root)
+    assert [c.source for c in candidates] == ["a.txt", "docs/b.md", "docs/deep/c.txt"]
+    assert len({c.path for c in candidates}) == 3
+    for cand in candidates:  # named by the real path, which is also where it is read
+        assert cand.path == (root / cand.source).resolve() and not cand.path.is_symlink()
+    assert {s: d.text for s, d in docs.items()} == {s: d.text for s, d in before.items()}
+    for link, target in [("0-alias.txt", "a.txt"), ("0-b.md", "docs/b.md"),
+                         ("0-docs", "docs"), ("docs/deep/up", "docs/b.md"),
+                         ("zz", "docs/deep")]:
+        assert f"link to '{target}' in the corpus" in reasons[link], link
+
+
 def test_link_loops_do_not_hang_and_each_file_is_read_once(tmp_path: Path, no_hang) -> None:
     root = tmp_path / "corpus"
     write(root / "a" / "x.txt", GOOD)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import CommandList
 from textual.widgets import Markdown
 from tui_helpers import (
     SIZE,
@@ -26,6 +27,7 @@ from assistant.config import Config
 from assistant.conversation import ConversationStore
 from assistant.models import Answer
 from assistant.service import Assistant
+from assistant.tui.commands import ChatCommands
 from assistant.tui.screens.chat import ChatScreen
 from assistant.tui.screens.conversations import ConversationsScreen
 from assistant.tui.screens.help import HelpScreen
@@ -360,6 +362,26 @@ async def test_command_palette_offers_the_chat_commands(
         await pilot.press(*"help", "enter")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_lists_our_commands_before_textuals(
+        config: Config, service: SharedService) -> None:
+    app = app_over(config, service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        ours = [name for name, _h, _run in ChatCommands(app.screen)._commands()]  # noqa: SLF001
+        builtin = sorted(c.title for c in app.get_system_commands(app.screen) if c.discover)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        listed = app.screen.query_one(CommandList)
+        shown = [listed.get_option_at_index(i).hit.text for i in range(listed.option_count)]
+        assert shown == ours + builtin  # each once: ours first, then Textual's, by name
+        lines = screen_text(app).splitlines()
+        first = next(i for i, line in enumerate(lines) if ours[0] in line)
+        assert all(ours[0] not in line for line in lines[:first])
+        assert not any(b in line for line in lines[:first] for b in builtin), (
+            "a built-in command is shown above ours")
 
 
 async def test_sources_panel_lists_and_opens_citations(

@@ -42,7 +42,7 @@ TIMINGS_ENV = "ASSISTANT_TUI_TIMINGS"  # benchmarks: append paint/ready times, q
 class ChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Research assistant"
-    COMMANDS = App.COMMANDS | {ChatCommands}
+    COMMANDS = {ChatCommands}  # ours, then Textual's built-in commands (see commands.py)
     BINDINGS = [Binding("f1", "help", "Help")]
 
     service_state: reactive[ServiceState] = reactive(ServiceState, init=False)

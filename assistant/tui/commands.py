@@ -1,18 +1,26 @@
-"""The command palette (Ctrl+P): everything the chat can do, findable by name."""
+"""The command palette (Ctrl+P): everything the chat can do, findable by name.
+
+Opened empty, the palette lists our commands first, then Textual's own (theme,
+keys, screenshot, quit). Textual runs its providers concurrently and keeps the
+order their hits arrive in (every discovery hit scores 0), and ``App.COMMANDS``
+is a set, so two providers come out in no set order. One provider that yields
+ours, then the built-in ones, fixes the order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits
+from textual.system_commands import SystemCommandsProvider
 
 if TYPE_CHECKING:
     from assistant.tui.app import ChatApp
 
 
-class ChatCommands(Provider):
-    """New, open, rename, export, re-index, sources panel, copy, help."""
+class ChatCommands(SystemCommandsProvider):
+    """New, open, rename, export, re-index, sources panel, copy, help; then Textual's."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = cast("ChatApp", self.app)
@@ -40,6 +48,8 @@ class ChatCommands(Provider):
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():
             yield DiscoveryHit(name, callback, help=help_text)
+        async for hit in super().discover():
+            yield hit
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -47,3 +57,5 @@ class ChatCommands(Provider):
             score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
+        async for hit in super().search(query):
+            yield hit
