@@ -4,7 +4,9 @@
 stale), loads the model and the stores, and then ``ask`` answers questions with
 plain :mod:`assistant.models` records. A writer in another process holding the
 lock does not stop a reader: it answers from the index as it is and picks up
-the new one with :meth:`Assistant.reload_if_changed`.
+the new one with :meth:`Assistant.reload_if_changed`. Each answer comes from one
+state: the chunks the loaded manifest lists (``index/views.py``), read from the
+lexical index in one snapshot.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class Assistant:
         from index.lexical import LexicalIndex
         from index.manifest import load_manifest, manifest_stamp
         from index.store import VectorStore
+        from index.views import LexicalView
 
         cfg = self.config
         stamp = manifest_stamp(cfg.store)
@@ -130,10 +133,13 @@ class Assistant:
             self._lexical.close()
         if self._vectors is not None and not cfg.chroma_url:
             _forget_chroma_clients()  # a reopened client sees another process's writes
-        self._vectors = VectorStore(cfg.store, manifest.collection, cfg.chroma_url)
+        keep = frozenset(manifest.chunk_ids())
+        self._vectors = VectorStore(cfg.store, manifest.collection, cfg.chroma_url,
+                                    owns=keep.intersection)
         self._lexical = LexicalIndex(cfg.store / LEXICAL_FILE)
-        self._retriever = HybridRetriever(self.embedder, self._vectors, self._lexical)
-        self._answerer = ExtractiveAnswerer(self._lexical)
+        view = LexicalView(self._lexical, keep.intersection)
+        self._retriever = HybridRetriever(self.embedder, self._vectors, view)  # type: ignore[arg-type]
+        self._answerer = ExtractiveAnswerer(view)  # type: ignore[arg-type]
         self._manifest = manifest
         self._stamp = stamp
 
@@ -191,11 +197,12 @@ class Assistant:
             h for h in (_safe_history(x) for x in history[-2:]) if h
         )
         k = k or self.config.k
-        retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
-        t1 = time.perf_counter()
-        text, abstained, citations, passages, _ev = self._answerer.answer(  # type: ignore[union-attr]
-            q, retrieval, context=context, k=k
-        )
+        with self._lexical.snapshot():  # type: ignore[union-attr]
+            retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
+            t1 = time.perf_counter()
+            text, abstained, citations, passages, _ev = self._answerer.answer(  # type: ignore[union-attr]
+                q, retrieval, context=context, k=k
+            )
         t2 = time.perf_counter()
         return Answer(
             question=q,

@@ -2,12 +2,11 @@
 
 Embedded (``PersistentClient`` in ``<store>/chroma``) by default, or a Chroma
 server with ``chroma_url``. A server's collection may be shared with other
-clients indexing other corpora, so there the collection handed to retrieval is an
-:class:`~index.views.OwnView`: nearest-neighbour queries keep only chunks of this store's own
-corpus (those in its local lexical index), fetching deeper when others' chunks
-crowd the top. Telemetry is off, Chroma's downloading default
-embedding function is never attached, ids are ours and deterministic, and the
-metadata is flat: ``source``, ``start``, ``end``, ``doc_sha256``.
+clients indexing other corpora; given ``owns`` (the chunk ids of the state a reader
+loaded), the collection handed to retrieval is an :class:`~index.views.OwnView` that
+keeps only those, fetching deeper when others' chunks crowd the top. Telemetry is
+off, Chroma's downloading default embedding function is never attached, ids are
+ours and deterministic, and the metadata is flat: ``source``, ``start``, ``end``, ``doc_sha256``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from urllib.parse import urlparse
 
 from assistant.errors import ChromaUnavailable, StoreError
 from index.manifest import disk_full, disk_full_error
-from index.views import LiveView, LocalChunkIds, Owns, OwnView
+from index.views import Owns, OwnView
 
 if TYPE_CHECKING:
     import numpy as np
@@ -150,8 +149,7 @@ class VectorStore:
             )
         )
         self._batch = self.call(self._client.get_max_batch_size)
-        # Embedded, the collection is this store's alone; on a server it may be shared.
-        self._owns = owns or (LocalChunkIds(store_dir / "lexical.sqlite") if chroma_url else None)
+        self._owns = owns
 
     def call(self, fn: Any) -> Any:
         try:
@@ -176,8 +174,8 @@ class VectorStore:
 
     @property
     def collection(self) -> Any:
-        """The collection LlamaIndex queries: an :class:`OwnView` or a :class:`LiveView`."""
-        return OwnView(self._col, self._owns) if self._owns else LiveView(self._col)
+        """The collection LlamaIndex queries: only the chunks ``owns`` vouches for, if given."""
+        return OwnView(self._col, self._owns) if self._owns else self._col
 
     def claim(self, settings: dict[str, str]) -> None:
         """Tag a server collection with the model and chunking its vectors come from.
