@@ -44,6 +44,7 @@ from index.manifest import (
     save_manifest,
     write_error,
 )
+from index.readonly import read_only_error, writable
 from index.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def build_index(
     candidates, skipped = walk(corpus)
     root = corpus.resolve()
     collection = collection or collection_name(embedder.model_id, params, root.name)
+    if not writable(store):
+        raise read_only_error(store)
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
