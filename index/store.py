@@ -218,15 +218,23 @@ class VectorStore:
             )
         )
 
-    def delete_collection(self, name: str) -> None:
-        """Delete another collection of this store, if it exists (one of old settings)."""
-        if name == self.name:
-            self.drop()
+    def retire(self, name: str, ids: Sequence[str]) -> None:
+        """Remove this store's chunks from a collection it no longer uses (old settings).
+
+        Embedded, the collection is this store's alone: it goes. On a server only
+        ``ids`` (those this store owns) are deleted; the collection goes once that
+        leaves it empty, else it keeps other clients' vectors.
+        """
+        names = {c if isinstance(c, str) else c.name
+                 for c in self.call(self._client.list_collections)}
+        if name == self.name or name not in names:
             return
-        try:
-            self._client.delete_collection(name)
-        except Exception:  # not there (any more): nothing to delete
-            log.debug("no collection %r to delete", name)
+        if self.url:
+            col = self.call(lambda: self._client.get_collection(name, embedding_function=None))
+            self.delete(ids, col)
+            if self.call(col.count):
+                return
+        self.call(lambda: self._client.delete_collection(name))
 
     def upsert(
         self,
@@ -246,10 +254,11 @@ class VectorStore:
                 )
             )
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, ids: Sequence[str], col: Any = None) -> None:
+        col = col if col is not None else self._col
         for i in range(0, len(ids), self._batch):
             part = list(ids[i : i + self._batch])
-            self.call(lambda part=part: self._col.delete(ids=part))
+            self.call(lambda part=part: col.delete(ids=part))
 
     def count(self) -> int:
         return int(self.call(self._col.count))
