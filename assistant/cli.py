@@ -164,6 +164,8 @@ def _open_service(args: argparse.Namespace) -> Any:
         bar.close()
     if svc.last_refresh is not None:
         _print_skipped(svc.last_refresh.skipped)
+    if svc.notice:
+        print(f"note: {svc.notice}", file=sys.stderr)
     return svc
 
 

@@ -41,10 +41,20 @@ def default_store(corpus: Path) -> Path:
     env = os.environ.get("ASSISTANT_STORE")
     if env:
         return Path(env).expanduser()
-    absolute = corpus.expanduser().resolve()
+    return user_home() / "stores" / _folder_key(corpus)
+
+
+def read_only_copies(store: Path) -> Path:
+    """Where this user keeps verified copies of an index it may not write (index/readonly.py)."""
+    return user_home() / "read-only" / _folder_key(store)
+
+
+def _folder_key(folder: Path) -> str:
+    """A readable, unique folder name for another folder: its name plus a hash of its path."""
+    absolute = folder.expanduser().resolve()
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", absolute.name).strip("-")[:40] or "corpus"
     key = hashlib.sha256(str(absolute).encode()).hexdigest()[:10]
-    return user_home() / "stores" / f"{slug}-{key}"
+    return f"{slug}-{key}"
 
 
 def max_file_bytes() -> int:

@@ -4,7 +4,10 @@
 stale), loads the model and the stores, and then ``ask`` answers questions with
 plain :mod:`assistant.models` records. A writer in another process holding the
 lock does not stop a reader: it answers from the index as it is and picks up
-the new one with :meth:`Assistant.reload_if_changed`.
+the new one with :meth:`Assistant.reload_if_changed`. Each answer comes from one
+state: the chunks the loaded manifest lists (``index/views.py``), read from the
+lexical index in one snapshot. An index the user may not write is answered from
+a verified copy in the user's data folder (``index/readonly.py``), never refreshed.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.config import Config, make_embedder, max_file_bytes
 from assistant.errors import StoreError, StoreLocked
 from assistant.models import Answer, IndexSummary
+
+if TYPE_CHECKING:
+    from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -43,12 +50,16 @@ class Assistant:
         self.config = config
         self.embedder = embedder
         self.last_refresh: IndexSummary | None = None
+        # What the user should be told once about the index being answered from
+        # (read-only and out of date); the CLI prints it, the chat shows it.
+        self.notice: str | None = None
         self._stamp: tuple[int, int] | None = None
         self._vectors = None
         self._lexical = None
         self._retriever = None
         self._answerer = None
         self._manifest = None
+        self._read_only = False
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -83,8 +94,13 @@ class Assistant:
         """Bring the index up to date; with the lock held elsewhere, keep the old one."""
         from index.build import build_index
         from index.freshness import is_current
+        from index.readonly import read_only_error, writable
 
         cfg = self.config
+        if not writable(cfg.store):
+            if only_if_stale and not rebuild:
+                return None  # answered from a copy: _load says what it could not refresh
+            raise read_only_error(cfg.store)
         if only_if_stale and not rebuild and is_current(
             cfg.corpus, cfg.store, self.embedder.model_id, max_bytes=max_file_bytes()
         ):
@@ -110,11 +126,15 @@ class Assistant:
         from index.build import LEXICAL_FILE
         from index.lexical import LexicalIndex
         from index.manifest import load_manifest, manifest_stamp
+        from index.readonly import writable
         from index.store import VectorStore
+        from index.views import LexicalView
 
         cfg = self.config
         stamp = manifest_stamp(cfg.store)
-        manifest = load_manifest(cfg.store)
+        self._read_only = not writable(cfg.store)
+        source, current = self._source() if self._read_only else (cfg.store, True)
+        manifest = load_manifest(source)
         if manifest is None:
             raise StoreError(
                 f"No index at '{cfg.store}'.", "Run 'assistant index' first."
@@ -123,19 +143,56 @@ class Assistant:
             raise StoreError(
                 f"The index at '{cfg.store}' was built with another embedding model "
                 f"({manifest.model_id}).",
-                "Run 'assistant index --rebuild'.",
+                "Pass --store DIR to keep an index of your own." if self._read_only
+                else "Run 'assistant index --rebuild'.",
             )
+        keep = self._answerable(manifest, current)
         self.embedder.load()  # type: ignore[attr-defined]
         if self._lexical is not None:
             self._lexical.close()
         if self._vectors is not None and not cfg.chroma_url:
             _forget_chroma_clients()  # a reopened client sees another process's writes
-        self._vectors = VectorStore(cfg.store, manifest.collection, cfg.chroma_url)
-        self._lexical = LexicalIndex(cfg.store / LEXICAL_FILE)
-        self._retriever = HybridRetriever(self.embedder, self._vectors, self._lexical)
-        self._answerer = ExtractiveAnswerer(self._lexical)
+        self._vectors = VectorStore(source, manifest.collection, cfg.chroma_url,
+                                    owns=keep.intersection)
+        self._lexical = LexicalIndex(source / LEXICAL_FILE)
+        view = LexicalView(self._lexical, keep.intersection)
+        self._retriever = HybridRetriever(self.embedder, self._vectors, view)  # type: ignore[arg-type]
+        self._answerer = ExtractiveAnswerer(view)  # type: ignore[arg-type]
         self._manifest = manifest
         self._stamp = stamp
+
+    def _source(self) -> tuple[Path, bool]:
+        """A verified copy of a store this user may not write, and whether it is current."""
+        from assistant.config import read_only_copies
+        from index.readonly import local_copy
+
+        cfg = self.config
+        return local_copy(cfg.store, read_only_copies(cfg.store), embedded=not cfg.chroma_url)
+
+    def _answerable(self, manifest: Manifest, current: bool) -> frozenset[str]:
+        """The chunk ids answers may cite: the loaded manifest's, less (in an index this user
+        may not refresh) those of files edited or deleted since, whose offsets no longer hold."""
+        from index.freshness import changes
+        from index.readonly import why_not_writable
+
+        keep = manifest.chunk_ids()
+        self.notice = None
+        if not self._read_only:
+            return frozenset(keep)
+        cfg = self.config
+        diff = changes(cfg.corpus, manifest, max_file_bytes())
+        for source in diff.changed + diff.removed:
+            keep.difference_update(manifest.documents[source].chunks)
+        if diff or not current:
+            left = len(manifest.documents) - len(diff.changed) - len(diff.removed)
+            state = "out of date with the documents" if diff else "being written by its owner"
+            self.notice = (
+                f"The index at '{cfg.store}' is {state} ({diff.line()}) and could not be "
+                f"refreshed: {why_not_writable(cfg.store)}. Answering from the "
+                f"{left} unchanged documents it holds; its owner can run 'assistant index', "
+                "or pass --store DIR to keep an index of your own."
+            )
+        return frozenset(keep)
 
     def _stores_agree(self) -> bool:
         """Whether both stores hold as many chunks as the manifest lists (counts only: cheap).
@@ -147,8 +204,8 @@ class Assistant:
         """
         from index.manifest import is_dirty
 
-        if self._manifest is None or is_dirty(self.config.store):
-            return True
+        if self._manifest is None or self._read_only or is_dirty(self.config.store):
+            return True  # a read-only store was checked when it was copied
         expected = self._manifest.chunk_count()
         if self._lexical.count() != expected:  # type: ignore[attr-defined]
             return False
@@ -191,11 +248,12 @@ class Assistant:
             h for h in (_safe_history(x) for x in history[-2:]) if h
         )
         k = k or self.config.k
-        retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
-        t1 = time.perf_counter()
-        drafted = self._answerer.answer(  # type: ignore[union-attr]
-            q, retrieval, context=context, k=k
-        )
+        with self._lexical.snapshot():  # type: ignore[union-attr]
+            retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
+            t1 = time.perf_counter()
+            drafted = self._answerer.answer(  # type: ignore[union-attr]
+                q, retrieval, context=context, k=k
+            )
         t2 = time.perf_counter()
         return Answer(
             question=q,

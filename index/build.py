@@ -44,6 +44,7 @@ from index.manifest import (
     save_manifest,
     write_error,
 )
+from index.readonly import read_only_error, writable
 from index.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def build_index(
     candidates, skipped = walk(corpus)
     root = corpus.resolve()
     collection = collection or collection_name(embedder.model_id, params, root.name)
+    if not writable(store):
+        raise read_only_error(store)
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -156,7 +159,7 @@ def build_index(
                 f"No readable .txt or .md files in '{root}'.",
                 "Point --corpus at a folder of text or Markdown articles.",
             )
-        old = None if rebuild else load_manifest(store)
+        old = _previous_manifest(store, rebuild)
         if rebuild:
             mark_dirty(store)  # before the stores are emptied: the old manifest no longer holds
         vectors, lexical = _open_stores(store, collection, chroma_url, rebuild)
@@ -164,13 +167,24 @@ def build_index(
             if chroma_url:
                 vectors.claim(_settings_tag(embedder.model_id, params))
             return _refresh(
-                root, store, embedder, params, collection, old, vectors, lexical,
+                root, store, embedder, params, collection, old, rebuild, vectors, lexical,
                 documents, skipped, progress, t0,
             )
         except OSError as exc:  # writing the store's own small files (the journal)
             raise write_error(store, exc) from exc
         finally:
             lexical.close()
+
+
+def _previous_manifest(store: Path, rebuild: bool) -> Manifest | None:
+    """The manifest a run starts from; for ``--rebuild`` only to know what it owned
+    (a manifest too damaged to read is then no obstacle)."""
+    try:
+        return load_manifest(store)
+    except StoreError:
+        if rebuild:
+            return None
+        raise
 
 
 def _refresh(
@@ -180,6 +194,7 @@ def _refresh(
     params: ChunkParams,
     collection: str,
     old: Manifest | None,
+    rebuild: bool,
     vectors: VectorStore,
     lexical: LexicalIndex,
     documents: list[Document],
@@ -188,27 +203,33 @@ def _refresh(
     t0: float,
 ) -> IndexSummary:
     chunking = params.to_json()
-    known_before = set(old.documents) if old else set()
-    manifest = old
+    known_before = set(old.documents) if old and not rebuild else set()
+    manifest = None if rebuild else old
+    shared = vectors.url is not None
+    journal = _read_journal(store)
     if manifest is None or not manifest.compatible(embedder.model_id, chunking, collection):
         if manifest is not None:
             log.info("model or chunking changed: rebuilding the index")
             mark_dirty(store)  # the stores are about to be emptied: the manifest no longer holds
             lexical.clear()
-            if not vectors.url:
+            if not shared:
                 vectors.drop()
-                if manifest.collection != collection:
-                    vectors.delete_collection(manifest.collection)  # no stale vectors left
+        if old is not None and old.collection != collection:
+            vectors.retire(old.collection, sorted(old.chunk_ids() | journal))
+        if old is not None and shared and old.collection == collection:
+            # --rebuild on a server: what it owned and the new build does not list goes at
+            # the end (the reconcile below); journalled so a killed rebuild still knows.
+            _append_journal(store, sorted(old.chunk_ids() - journal))
+            journal |= old.chunk_ids()
+        else:
+            _clear_journal(store)  # ids written for another collection or settings
+            journal = set()
         manifest = Manifest(embedder.model_id, chunking, collection)
 
     # Anything the manifest does not vouch for is checked against the stores:
     # after a killed run, a lost manifest, or another client of the same server.
     # Embedded, the collection is ours alone: every id in it is ours. On a server
     # it may be shared, so only the ids this store owns are looked up (and may go).
-    shared = vectors.url is not None
-    if manifest is not old:
-        _clear_journal(store)  # ids written for another collection or settings
-    journal = _read_journal(store)
     existing: set[str] | None = None
     lex_existing: set[str] | None = None
     if _needs_reconcile(store, manifest, vectors, lexical, journal):

@@ -1,17 +1,54 @@
 """Is the index up to date with the corpus? Answered without the writer lock.
 
 Readers (``ask``, the chat) ask this before deciding to build: it hashes every
-file, which is cheap next to embedding, and compares with the manifest.
+file, which is cheap next to embedding, and compares with the manifest. A reader
+that may not write the index asks :func:`changes` which files it would miss.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import StoreError
 from index.chunk import ChunkParams
 from index.load import DEFAULT_MAX_BYTES, Document, read_document, walk
-from index.manifest import is_dirty, load_manifest
+from index.manifest import Manifest, is_dirty, load_manifest
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How the corpus differs from a manifest, by source path."""
+
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.removed or self.added)
+
+    def line(self) -> str:
+        parts = [f"{len(v)} {k}" for k, v in
+                 (("changed", self.changed), ("removed", self.removed), ("added", self.added)) if v]
+        return ", ".join(parts) or "no changes"
+
+
+def changes(corpus: Path, manifest: Manifest, max_bytes: int = DEFAULT_MAX_BYTES) -> Changes:
+    """Which files of ``corpus`` the manifest has with other content, lacks, or has in excess."""
+    candidates, _ = walk(corpus)
+    changed, added, seen = [], [], set()
+    for cand in candidates:
+        got = read_document(cand, max_bytes)
+        if not isinstance(got, Document):
+            continue
+        seen.add(got.source)
+        entry = manifest.documents.get(got.source)
+        if entry is None:
+            added.append(got.source)
+        elif entry.sha256 != got.sha256:
+            changed.append(got.source)
+    removed = sorted(set(manifest.documents) - seen)
+    return Changes(tuple(sorted(changed)), tuple(removed), tuple(sorted(added)))
 
 
 def is_current(
@@ -21,10 +58,7 @@ def is_current(
     params: ChunkParams | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> bool:
-    """True when the index matches the corpus: no build needed, no lock taken.
-
-    Hashes every file (cheap next to embedding) and compares with the manifest.
-    """
+    """True when the index matches the corpus: no build needed, no lock taken."""
     params = params or ChunkParams()
     try:
         manifest = load_manifest(store)
@@ -34,14 +68,4 @@ def is_current(
         return False
     if manifest.model_id != model_id or manifest.chunking != params.to_json():
         return False
-    candidates, _ = walk(corpus)
-    seen = 0
-    for cand in candidates:
-        got = read_document(cand, max_bytes)
-        if not isinstance(got, Document):
-            continue
-        entry = manifest.documents.get(got.source)
-        if entry is None or entry.sha256 != got.sha256:
-            return False
-        seen += 1
-    return seen == len(manifest.documents)
+    return not changes(corpus, manifest, max_bytes)

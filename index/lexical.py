@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,6 +131,20 @@ class LexicalIndex:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees one committed state (a read transaction), however many
+        reads one answer makes: rows a writer commits or deletes meanwhile (between a
+        search and the fetch of its rows) stay out of it."""
+        try:
+            self._db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise sqlite_error(self.path, exc) from exc
+        try:
+            yield
+        finally:
+            self._db.rollback()  # only reads happened: nothing to keep
 
     @_guarded
     def add(self, rows: Sequence[ChunkRow]) -> None:

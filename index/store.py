@@ -2,12 +2,11 @@
 
 Embedded (``PersistentClient`` in ``<store>/chroma``) by default, or a Chroma
 server with ``chroma_url``. A server's collection may be shared with other
-clients indexing other corpora, so there the collection handed to retrieval is an
-:class:`~index.views.OwnView`: nearest-neighbour queries keep only chunks of this store's own
-corpus (those in its local lexical index), fetching deeper when others' chunks
-crowd the top. Telemetry is off, Chroma's downloading default
-embedding function is never attached, ids are ours and deterministic, and the
-metadata is flat: ``source``, ``start``, ``end``, ``doc_sha256``.
+clients indexing other corpora; given ``owns`` (the chunk ids of the state a reader
+loaded), the collection handed to retrieval is an :class:`~index.views.OwnView` that
+keeps only those, fetching deeper when others' chunks crowd the top. Telemetry is
+off, Chroma's downloading default embedding function is never attached, ids are
+ours and deterministic, and the metadata is flat: ``source``, ``start``, ``end``, ``doc_sha256``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from urllib.parse import urlparse
 
 from assistant.errors import ChromaUnavailable, StoreError
 from index.manifest import disk_full, disk_full_error
-from index.views import LiveView, LocalChunkIds, Owns, OwnView
+from index.views import Owns, OwnView
 
 if TYPE_CHECKING:
     import numpy as np
@@ -150,8 +149,7 @@ class VectorStore:
             )
         )
         self._batch = self.call(self._client.get_max_batch_size)
-        # Embedded, the collection is this store's alone; on a server it may be shared.
-        self._owns = owns or (LocalChunkIds(store_dir / "lexical.sqlite") if chroma_url else None)
+        self._owns = owns
 
     def call(self, fn: Any) -> Any:
         try:
@@ -176,8 +174,8 @@ class VectorStore:
 
     @property
     def collection(self) -> Any:
-        """The collection LlamaIndex queries: an :class:`OwnView` or a :class:`LiveView`."""
-        return OwnView(self._col, self._owns) if self._owns else LiveView(self._col)
+        """The collection LlamaIndex queries: only the chunks ``owns`` vouches for, if given."""
+        return OwnView(self._col, self._owns) if self._owns else self._col
 
     def claim(self, settings: dict[str, str]) -> None:
         """Tag a server collection with the model and chunking its vectors come from.
@@ -220,15 +218,23 @@ class VectorStore:
             )
         )
 
-    def delete_collection(self, name: str) -> None:
-        """Delete another collection of this store, if it exists (one of old settings)."""
-        if name == self.name:
-            self.drop()
+    def retire(self, name: str, ids: Sequence[str]) -> None:
+        """Remove this store's chunks from a collection it no longer uses (old settings).
+
+        Embedded, the collection is this store's alone: it goes. On a server only
+        ``ids`` (those this store owns) are deleted; the collection goes once that
+        leaves it empty, else it keeps other clients' vectors.
+        """
+        names = {c if isinstance(c, str) else c.name
+                 for c in self.call(self._client.list_collections)}
+        if name == self.name or name not in names:
             return
-        try:
-            self._client.delete_collection(name)
-        except Exception:  # not there (any more): nothing to delete
-            log.debug("no collection %r to delete", name)
+        if self.url:
+            col = self.call(lambda: self._client.get_collection(name, embedding_function=None))
+            self.delete(ids, col)
+            if self.call(col.count):
+                return
+        self.call(lambda: self._client.delete_collection(name))
 
     def upsert(
         self,
@@ -248,10 +254,11 @@ class VectorStore:
                 )
             )
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, ids: Sequence[str], col: Any = None) -> None:
+        col = col if col is not None else self._col
         for i in range(0, len(ids), self._batch):
             part = list(ids[i : i + self._batch])
-            self.call(lambda part=part: self._col.delete(ids=part))
+            self.call(lambda part=part: col.delete(ids=part))
 
     def count(self) -> int:
         return int(self.call(self._col.count))

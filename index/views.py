@@ -1,18 +1,24 @@
-"""What a query sees of a Chroma collection: views that drop hits this store must not use.
+"""What one reader sees of the index: only the chunks of the state it loaded.
 
-:class:`OwnView` is a shared server collection as one client sees it (only its own
-corpus's chunks); :class:`LiveView` an embedded one while another process writes it
-(no chunks deleted since the client loaded its graph). Both pass everything but
-``query`` through to the collection.
+A reader loads a manifest and answers from the chunks it lists until it loads the
+next one. Meanwhile a writer (another process, or another client of a shared
+Chroma server) adds and deletes chunks in both stores. :class:`OwnView` (the
+Chroma collection) and :class:`LexicalView` (the FTS5 index) drop every hit the
+loaded manifest does not list, so a reader never answers from rows of a build
+that is not complete, nor from another client's corpus; they look deeper when
+such rows crowd the top. Everything but the searches passes through.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index.lexical import ChunkRow, LexicalIndex
+
+Owns = Callable[[Sequence[str]], "set[str] | frozenset[str]"]
+MAX_DEPTH = 4096  # how deep a search looks for chunks of the loaded state
 
 
 def _keep(res: dict[str, Any], keep: list[list[int]]) -> dict[str, Any]:
@@ -26,40 +32,15 @@ def _keep(res: dict[str, Any], keep: list[list[int]]) -> dict[str, Any]:
     return res
 
 
-Owns = Callable[[Sequence[str]], set[str]]
-MAX_DEPTH = 4096  # how deep a query on a shared collection looks for this corpus's chunks
-
-
-class LocalChunkIds:
-    """Which ids are chunks of this store's corpus: its lexical index, read-only."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        with self._lock:
-            if self._db is None:
-                if not self.path.exists():
-                    return set()
-                self._db = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
-                )
-            out: set[str] = set()
-            for i in range(0, len(ids), 500):
-                part = list(ids[i : i + 500])
-                marks = ",".join("?" * len(part))
-                out.update(r[0] for r in self._db.execute(
-                    f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
-                ))
-            return out
-
-
 class OwnView:
-    """A shared collection as one client sees it; anything but ``query`` passes through."""
+    """A Chroma collection as one loaded state sees it; anything but ``query`` passes through.
+
+    A hit is kept when the loaded manifest lists it and its record still exists. A
+    client keeps the HNSW graph it loaded but reads records from SQLite as they are
+    now, so a chunk another process has deleted since still comes back from
+    ``query`` (often first: it was the edited text that matched), with no metadata
+    and no text; it is dropped too.
+    """
 
     def __init__(self, col: Any, owns: Owns) -> None:
         self._col = col
@@ -72,39 +53,40 @@ class OwnView:
         n = max(1, n_results)
         while True:
             res = self._col.query(query_embeddings=query_embeddings, n_results=n, **kwargs)
-            rows = res["ids"]
+            rows, metas = res["ids"], res.get("metadatas") or [None] * len(res["ids"])
             mine = self._owns(sorted({cid for row in rows for cid in row}))
-            short = any(sum(cid in mine for cid in row) < n_results for row in rows)
+            keep = [[i for i, cid in enumerate(row)
+                     if cid in mine and (m is None or m[i] is not None)]
+                    for row, m in zip(rows, metas, strict=True)]
+            short = any(len(k) < n_results for k in keep)
             exhausted = all(len(row) < n for row in rows)
             if not short or exhausted or n >= MAX_DEPTH:
                 break
             n = min(n * 4, MAX_DEPTH)  # others' chunks crowd the top: look deeper
-        keep = [[i for i, cid in enumerate(row) if cid in mine][:n_results] for row in rows]
-        return _keep(res, keep)
+        return _keep(res, [k[:n_results] for k in keep])
 
 
-class LiveView:
-    """An embedded collection as a reader sees it while another process writes the index.
+class LexicalView:
+    """The lexical index as one loaded state sees it; anything but the reads of chunks passes
+    through (corpus statistics such as document frequencies may count a writer's new rows)."""
 
-    A client keeps the HNSW graph it loaded but reads records from SQLite as they are
-    now, so a chunk another process has deleted since still comes back from ``query``
-    (often first: it was the edited text that matched), with no metadata and no text.
-    Those hits are dropped; the reader answers from what the index holds until it
-    reloads (``Assistant.reload_if_changed``). Anything but ``query`` passes through.
-    """
-
-    def __init__(self, col: Any) -> None:
-        self._col = col
+    def __init__(self, lexical: LexicalIndex, owns: Owns) -> None:
+        self._lexical = lexical
+        self._owns = owns
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._col, name)
+        return getattr(self._lexical, name)
 
-    def query(self, *args: Any, **kwargs: Any) -> Any:
-        res = self._col.query(*args, **kwargs)
-        metas, rows = res.get("metadatas"), res["ids"]
-        if not metas:
-            return res
-        keep = [[i for i, m in enumerate(row) if m is not None] for row in metas]
-        if all(len(k) == len(row) for k, row in zip(keep, rows, strict=True)):
-            return res
-        return _keep(res, keep)
+    def search(self, question: str, k: int) -> list[tuple[str, float]]:
+        n = max(1, k)
+        while True:
+            hits = self._lexical.search(question, n)
+            mine = self._owns([cid for cid, _ in hits])
+            kept = [(cid, s) for cid, s in hits if cid in mine]
+            if len(kept) >= k or len(hits) < n or n >= MAX_DEPTH:
+                return kept[:k]
+            n = min(n * 4, MAX_DEPTH)
+
+    def get(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRow]:
+        mine = self._owns(list(chunk_ids))
+        return {cid: row for cid, row in self._lexical.get(chunk_ids).items() if cid in mine}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
+from conftest import read_file_text, subprocess_env
 from fault_helpers import QUESTIONS, Writer, assert_consistent, generated_index, read_store
 
 from assistant.config import Config
@@ -90,6 +90,58 @@ def test_reader_answers_during_a_write_and_reloads_after(
         assert svc.reload_if_changed() is False
     finally:
         svc.close()
+    assert_consistent(read_store(store), corpus)
+
+
+def test_reader_never_mixes_two_builds(
+    generated: tuple[Path, Path], tmp_path: Path, embedder: Any,
+) -> None:
+    """While a build edits and deletes files, each answer comes from the index as it was
+    (whatever rows the writer has committed), and after the reload from the new one."""
+    corpus, store = copies(generated, tmp_path)
+    svc = Assistant.open(Config.resolve(corpus=corpus, store=store), embedder=embedder)
+    old = {p.name: read_file_text(p) for p in corpus.glob("*.txt")}
+    hit = sorted({c.source for q in QUESTIONS for c in svc.ask(q).citations})
+    assert len(hit) >= 2
+    edited, deleted = hit[::2], hit[1::2]
+    for source in edited:  # new words up front: every chunk of the file moves, so new ids
+        (corpus / source).write_text(f"Revised. {NEW_FACT}\n\n{old[source]}")
+    for source in deleted:
+        (corpus / source).unlink()
+    new = {p.name: read_file_text(p) for p in corpus.glob("*.txt")}
+    questions = (*QUESTIONS, NEW_QUESTION)
+
+    # Caught after the first new rows reached both stores; it then goes on two chunks a batch.
+    writer = Writer(index_args(corpus, store), pause="lexical:1",
+                    FAULT_WRITE_BATCH="2", FAULT_PAUSE_SECONDS="3")
+    writer.wait_for("@paused")
+    answers: list[tuple[dict[str, str], Any]] = []
+    state = old
+    while True:
+        running = writer.proc.poll() is None
+        if svc.reload_if_changed():
+            assert state is old and svc.status().documents == len(new), \
+                "reloaded before the build was complete"
+            state = new
+        answers += [(state, svc.ask(q)) for q in questions]
+        if not running:
+            break
+    code, _ = writer.finish()
+    assert code == 0, writer.seen[-5:]
+    assert state is new, "never reloaded"
+    during = [a for s, a in answers if s is old]
+    assert len(during) >= 2 * len(questions), "the reader asked while the writer worked"
+
+    for texts, answer in answers:
+        for c in (*answer.citations, *answer.passages):
+            assert c.source in texts, f"cited {c.source}, not in the state answered from"
+            assert texts[c.source][c.start:c.end] == c.text, (
+                f"{c.source} [{c.start}:{c.end}] is not from the "
+                f"{'old' if texts is old else 'new'} index")
+    assert not any(NEW_FACT in c.text for a in during for c in a.citations)
+    final = svc.ask(NEW_QUESTION)
+    assert not final.abstained and {c.source for c in final.citations} <= set(edited)
+    svc.close()
     assert_consistent(read_store(store), corpus)
 
 

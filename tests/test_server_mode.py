@@ -405,6 +405,40 @@ def test_clients_with_different_corpora_never_delete_each_others_chunks(
     svc.close()
 
 
+def test_rebuild_and_new_settings_leave_none_of_this_clients_vectors_behind(
+        server: ChromaServer, tmp_path: Path, embedder: Any) -> None:
+    from index.chunk import ChunkParams
+
+    mine = copy_corpus(tmp_path / "a" / "leftovers")  # one folder name: one default collection
+    theirs = _other_corpus(tmp_path / "b" / "leftovers")
+    store_a, store_b = tmp_path / "a" / "store", tmp_path / "b" / "store"
+    build_index(mine, store_a, embedder, chroma_url=server.url)
+    build_index(theirs, store_b, embedder, chroma_url=server.url)
+    old = load_manifest(store_a).collection  # type: ignore[union-attr]
+    assert load_manifest(store_b).collection == old  # type: ignore[union-attr]
+    ids_b = manifest_ids(store_b)
+
+    # A deletes a document, then rebuilds from scratch: that document's vectors go too.
+    (mine / "000_00f3cd67555e5323.txt").unlink()
+    build_index(mine, store_a, embedder, chroma_url=server.url, rebuild=True)
+    assert set(collection_ids(server.url, old)) == manifest_ids(store_a) | ids_b
+    assert not (store_a / "written").exists()
+
+    # New chunking settings: a new collection; of the old one only B's vectors stay.
+    params = ChunkParams(target_tokens=90)
+    build_index(mine, store_a, embedder, chroma_url=server.url, params=params)
+    new = load_manifest(store_a).collection  # type: ignore[union-attr]
+    assert new != old
+    assert set(collection_ids(server.url, new)) == manifest_ids(store_a)
+    assert set(collection_ids(server.url, old)) == ids_b
+
+    # B follows: the old collection, empty now, goes.
+    build_index(theirs, store_b, embedder, chroma_url=server.url, params=params)
+    names = {c.name for c in server_client(server.url).list_collections()}
+    assert old not in names and new in names
+    assert set(collection_ids(server.url, new)) == manifest_ids(store_a) | manifest_ids(store_b)
+
+
 def test_default_collection_names_differ_by_corpus_folder(server: ChromaServer,
                                                           tmp_path: Path, embedder: Any) -> None:
     a = copy_corpus(tmp_path / "news")

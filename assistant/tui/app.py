@@ -144,6 +144,10 @@ class ChatApp(App[None]):
             more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
             self.notify(f"Skipped {names}{more}.", title="Some files were not indexed",
                         severity="warning", markup=False, timeout=10)
+        notice = getattr(self.backend.service, "notice", None)
+        if notice:
+            self.notify(notice, title="Index not refreshed", severity="warning", markup=False,
+                        timeout=15)
         if message.rebuilt:
             self.notify("The index was rebuilt.", timeout=4)
         self._mark("ready")
