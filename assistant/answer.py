@@ -43,6 +43,7 @@ SENTENCE_POOL = 5  # passages whose sentences compete for the answer
 FOLLOW_ODDS = 0.3
 OTHER_DOC_ODDS = 0.3  # the same, for a sentence of a document the answer does not cite yet
 TIE_ODDS = 0.9  # one the model cannot tell from the first joins whatever it adds
+MIN_GAIN = 0.2  # share of the question's weighted content a further part must add
 NO_ANSWER = "The documents do not answer this question."
 _WORD = re.compile(r"\w+")
 # Past forms a suffix stemmer cannot join to their verb ("chosen" / "choose").
@@ -96,6 +97,14 @@ _DETERMINERS = frozenset("the this that these those each both".split())
 def content_words(text: str) -> list[str]:
     """Lower-cased words of ``text`` minus function words and document-framing words."""
     return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _SKIP]
+
+
+def asks_each_document(question: str) -> bool:
+    """Whether the question asks what the documents, plural, say ("how do the
+    articles describe ..."): then each one that speaks to it is quoted."""
+    words = [m.lower() for m in _WORD.findall(question)]
+    return any(w in _FRAMING_NOUNS and w.endswith("s") and i and words[i - 1] in _DETERMINERS
+               for i, w in enumerate(words))
 
 
 def question_words(question: str) -> list[str]:
@@ -255,7 +264,8 @@ class ExtractiveAnswerer:
             sentence_similarities(pool, self.idf.lexical, retrieval.query_vec)
         scored = self.score(pool, view, q_weights, ctx_weights)
         best = scored[0] if scored else None
-        chosen = self._choose(scored, q_weights, cands) if scored else []
+        chosen = (self._choose(scored, q_weights, cands, asks_each_document(question))
+                  if scored else [])
         if chosen and view.kind in ("number", "date") and not any(
             ranking.has_type(x.text, view.kind, question) for x in chosen
         ):
@@ -328,31 +338,36 @@ class ExtractiveAnswerer:
         return out
 
     def _choose(
-        self, scored: list[_Sentence], q_weights: dict[str, float], cands: list[Candidate]
+        self, scored: list[_Sentence], q_weights: dict[str, float], cands: list[Candidate],
+        each_document: bool = False,
     ) -> list[_Sentence]:
         """The best sentence, then up to two more that the model rates nearly as
-        likely and that add something the answer lacks so far: question words it
-        does not hold (a question about two things), the sentence right after one
-        chosen (which carries its point on), or another document's account (a
-        question several articles speak to). A sentence that only repeats what the
-        answer already covers, from elsewhere in the same document, joins only when
-        the model cannot tell it from the best (then the reader sees both)."""
+        likely and that add something the answer lacks so far: a part of the
+        question it does not cover (at least MIN_GAIN of the question's weighted
+        content), the sentence right after one chosen (which carries its point on),
+        or another document's account (a question several articles speak to). A
+        sentence that only repeats what the answer covers, from elsewhere in the same
+        document, joins only when the model cannot tell it from the best.
+
+        With ``each_document`` (the question asks what the documents, plural, say),
+        each other document's best sentence that holds question content joins.
+        """
         best = scored[0]
         chosen = [best]
         covered = matched(best.stems, q_weights)
         docs = {cands[best.cand_index].source}
+        total = sum(q_weights.values()) or 1.0
         for s in scored[1:]:
             if len(chosen) >= MAX_SENTENCES:
                 break
             odds = math.exp(s.score - best.score)
-            if odds < min(FOLLOW_ODDS, OTHER_DOC_ODDS):
-                break  # sorted: no later one is closer
             found = matched(s.stems, q_weights)
+            gain = sum(q_weights[w] for w in found - covered) / total
             new_doc = cands[s.cand_index].source not in docs
-            follows = any(_next_to(c, s, cands) for c in chosen)
             if (
-                ((found - covered or follows) and odds >= FOLLOW_ODDS)
-                or (new_doc and found and odds >= OTHER_DOC_ODDS)
+                ((gain >= MIN_GAIN or any(_next_to(c, s, cands) for c in chosen))
+                 and odds >= FOLLOW_ODDS)
+                or (new_doc and found and (each_document or odds >= OTHER_DOC_ODDS))
                 or odds >= TIE_ODDS
             ):
                 chosen.append(s)

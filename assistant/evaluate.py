@@ -79,6 +79,27 @@ def citation_exact(svc: Any, items: Iterable[Any], cache: dict[str, str]) -> tup
     return exact, total
 
 
+BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def reliability(graded: Sequence[tuple[float, bool]]) -> tuple[list[dict[str, Any]], float]:
+    """Per confidence band, over the answers given: how many, their mean confidence and
+    the share that matched; and the expected calibration error (the answer-weighted
+    mean gap between the two)."""
+    rows: list[dict[str, Any]] = []
+    gap = 0.0
+    for lo, hi in zip(BANDS, BANDS[1:], strict=False):
+        sel = [(c, ok) for c, ok in graded if lo <= c < hi or (hi == 1.0 and c == 1.0)]
+        if not sel:
+            continue
+        mean_c = sum(c for c, _ in sel) / len(sel)
+        share = sum(ok for _, ok in sel) / len(sel)
+        gap += len(sel) * abs(mean_c - share)
+        rows.append({"band": f"{lo:.1f}-{hi:.1f}", "answers": len(sel),
+                     "mean_confidence": round(mean_c, 3), "correct": round(share, 3)})
+    return rows, round(gap / len(graded), 3) if graded else 0.0
+
+
 def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> dict[str, Any]:
     """Answer every item; write results to ``out``; return the summary (empty without gold)."""
     rows: list[dict[str, Any]] = []
@@ -86,6 +107,7 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
     graded = answerable = matched = unans = abstain_right = abstain_wrong = 0
     exact = total = 0
     latencies: list[float] = []
+    confident: list[tuple[float, bool]] = []  # (confidence, correct) of answers given
     for item in items:
         history = [h for h in item.get("history") or [] if isinstance(h, str)]
         try:
@@ -112,6 +134,9 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
             unans += 1
             abstain_right += ans.abstained
             row["correct"] = ans.abstained
+            ok = False  # any answer given to it is wrong
+        if not ans.abstained and ans.confidence is not None:
+            confident.append((ans.confidence, ok))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", encoding="utf-8") as fh:
@@ -119,6 +144,7 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     if not graded:
         return {}
+    bands, ece = reliability(confident)
     return {
         "questions": graded,
         "answerable": answerable,
@@ -131,6 +157,8 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
         "citations_checked": total,
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
+        "reliability": bands,
+        "calibration_error": ece,
     }
 
 
@@ -143,3 +171,10 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"abstained, wrong     {s['abstained_wrong']}/{s['answerable']}")
     print(f"citations exact      {s['citations_exact']}/{s['citations_checked']}")
     print(f"latency p50 / p95    {s['latency_ms_p50']:.1f} ms / {s['latency_ms_p95']:.1f} ms")
+    if s["reliability"]:
+        print("confidence of the answers given (reliability):")
+        for b in s["reliability"]:
+            print(f"  {b['band']}  {b['answers']:5} answers  mean confidence "
+                  f"{b['mean_confidence']:.2f}  matched {b['correct']:.0%}")
+        print(f"calibration error    {s['calibration_error']:.3f} (0 = confidence is the "
+              "match rate)")
