@@ -71,6 +71,54 @@ def test_answers_are_short(service: Assistant) -> None:
         assert 1 <= len(MARKER.findall(a.text)) <= 3, a.text
 
 
+def sentences_of(a: Answer) -> list[tuple[str, int]]:
+    """The answer's sentences, each with the number of the citation it carries."""
+    parts = MARKER.split(a.text)
+    return [(parts[i].strip(), int(parts[i + 1])) for i in range(0, len(parts) - 1, 2)]
+
+
+@pytest.mark.parametrize("question", [
+    "Which Chinese company will build Russia's 5G network?",  # few of the text's words
+    "Which tech giant will provide Russia's next-generation mobile network?",
+])
+def test_the_first_sentence_is_the_answer(service: Assistant, question: str) -> None:
+    a = service.ask(question)
+    check_contract(service, a)
+    assert not a.abstained
+    first, n = sentences_of(a)[0]
+    assert first.startswith("Huawei will become the supplier of 5G technology"), a.text
+    assert first in " ".join(a.citations[n - 1].text.split())
+
+
+def test_a_further_sentence_must_add_to_the_answer(service: Assistant) -> None:
+    """Once the first sentence answers, sentences that merely share a word with the
+    question ("Chinese", "network") do not pad the answer."""
+    a = service.ask("Which Chinese company will build Russia's 5G network?")
+    assert len(sentences_of(a)) <= 2, a.text
+    assert "put real meat on the bones" not in a.text
+
+
+def test_a_question_about_what_the_articles_say_quotes_each(service: Assistant) -> None:
+    a = service.ask("How do the articles describe the effect of Western sanctions?")
+    check_contract(service, a)
+    assert not a.abstained
+    parts = sentences_of(a)
+    assert len({a.citations[n - 1].source for _s, n in parts}) >= 2, a.text
+    for sentence, n in parts:  # each sentence cites its own article's passage
+        assert sentence in " ".join(a.citations[n - 1].text.split())
+        assert "sanction" in sentence.lower()
+
+
+def test_confidence_says_how_sure(service: Assistant) -> None:
+    sure = service.ask("Where did Vladimir Putin and Xi Jinping meet?")
+    unsure = service.ask("How tall is Mount Everest?")
+    assert sure.confidence is not None and unsure.confidence is not None
+    assert 0.0 <= unsure.confidence < sure.confidence <= 1.0
+    assert sure.confidence >= 0.5 and not sure.low_confidence
+    assert sure.to_json()["confidence"] == round(sure.confidence, 3)
+    assert unsure.abstained and not unsure.low_confidence  # a refusal is not "low"
+
+
 def test_question_spanning_two_articles_cites_both(service: Assistant) -> None:
     a = service.ask("Which articles discuss semiconductors and microchips?")
     check_contract(service, a)

@@ -50,6 +50,7 @@ def test_ask_prints_answer_then_sources(run_cli: Any, seeded: dict[str, str]) ->
     assert proc.returncode == 0, proc.stderr
     answer, _, sources = proc.stdout.partition("Sources:")
     assert "Moscow" in answer and "[1]" in answer
+    assert re.search(r"^(Low confidence \(\d+%\)|Confidence \d+%)", answer, re.MULTILINE)
     assert re.search(r"\[1\] 002_\S+\.txt  chars \d+-\d+", sources)
 
 
@@ -112,9 +113,15 @@ def test_eval_scores_a_file_of_questions(
     assert re.search(r"abstained, right\s+1/1", proc.stdout)
     assert re.search(r"citations exact\s+(\d+)/\1\b", proc.stdout)
     assert "latency p50 / p95" in proc.stdout
+    # The reliability table counts the answers given (a, b), by confidence band.
+    bands = re.findall(r"^\s+(\d\.\d-\d\.\d)\s+(\d+) answers", proc.stdout, re.MULTILINE)
+    assert sum(int(n) for _b, n in bands) == 2, proc.stdout
+    assert re.search(r"calibration error\s+\d\.\d{3}", proc.stdout)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["a", "b", "c", "d"]
-    assert all({"answer", "citations", "passages", "abstained"} <= set(x) for x in lines)
+    assert all({"answer", "citations", "passages", "abstained", "confidence"} <= set(x)
+               for x in lines)
+    assert all(0.0 <= x["confidence"] <= 1.0 for x in lines)
 
 
 def test_eval_rejects_a_broken_file_by_line(

@@ -419,3 +419,34 @@ def test_tui_does_not_import_llama_index_or_chroma() -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+class ConfidenceSet(SharedService):
+    """The real answers, with their confidence set by the test: what the chat shows for
+    a low-confidence answer must not hang on where the calibration puts a question."""
+
+    def __init__(self, service: Any, confidence: float) -> None:
+        super().__init__(service)
+        self.confidence = confidence
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+        import dataclasses
+
+        return dataclasses.replace(super().ask(question, history), confidence=self.confidence)
+
+
+@pytest.mark.parametrize(("confidence", "shown", "low"), [
+    (0.3, "Low confidence (30%): check the cited passages", True),
+    (0.9, "Confidence 90%.", False),
+])
+async def test_low_confidence_answers_are_marked(
+        config: Config, opened: tuple[Config, Assistant], home: Path,
+        confidence: float, shown: str, low: bool) -> None:
+    app = app_over(config, ConfidenceSet(opened[1], confidence))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, ONE_CITATION)
+        view = app.query_one(AnswerView)
+        assert not view.answer.abstained
+        assert shown in screen_text(app)
+        assert view.has_class("-low-confidence") is low
+        assert ("Low confidence" in screen_text(app)) is low
