@@ -25,6 +25,7 @@ class Evidence:
     asks_type: float
     sentence_sim: float = 0.0  # cosine of the best sentence's vector with the question's
     sentence_score: float = -10.0  # the ranking model's logit for the best sentence
+    missing_names: float = 0.0  # share of the question's names no retrieved passage holds
 
     def features(self) -> list[float]:
         return [
@@ -35,6 +36,7 @@ class Evidence:
             self.asks_type * (1.0 - self.type_ok),
             self.sentence_sim,
             self.sentence_score / 10.0,  # on the scale of the others (a logit of ~0-15)
+            self.missing_names,
         ]
 
     def to_json(self) -> dict[str, float]:
@@ -48,11 +50,11 @@ class Evidence:
 # HotpotQA's two-article questions (asked of their own paragraphs) answered; all
 # off-topic HotpotQA, 77% of RGB news queries, 31% of on-topic questions whose
 # answer was taken out, and 8% of SQuAD 2.0's adversarial ones refused.
-WEIGHTS = (-6.246, 2.724, 1.158, 0.278, 1.985, -0.208, 2.295, 2.285)
+WEIGHTS = (-5.94, 2.586, 0.96, 0.544, 1.628, -0.262, 2.156, 2.286, -1.778)
 # Confidence: the probability that the answer holds what was asked, a logistic model
 # over the same features, fitted (without class balancing, so its output is a
 # probability) on whether the answer the answerer gives holds the gold answer.
-CONFIDENCE = (-7.357, 1.334, 1.075, 0.553, 1.49, -0.274, 2.12, 2.055)
+CONFIDENCE = (-7.103, 1.135, 1.003, 0.839, 1.194, -0.317, 2.04, 2.086, -1.506)
 
 
 def _sigmoid(z: float) -> float:

@@ -285,6 +285,7 @@ class ExtractiveAnswerer:
             asks_type=1.0 if view.kind else 0.0,
             sentence_sim=best.sim if best else 0.0,
             sentence_score=best.score if best else -10.0,
+            missing_names=ranking.missing_names(question, [c.text for c in cands[:k]]),
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)

@@ -84,13 +84,31 @@ def expected_type(question: str) -> str | None:
     return None
 
 
+_POSSESSIVE = re.compile(r"['’]s?$")
+
+
 def _names(text: str, skip_first: bool) -> set[str]:
     out = set()
     for m in _CAPITALISED.finditer(text):
         if skip_first and m.start() == 0:
             continue
-        out.add(m.group().lower())
+        out.add(_POSSESSIVE.sub("", m.group().lower()))
     return out
+
+
+def missing_names(question: str, texts: Sequence[str]) -> float:
+    """The share of the question's names and numbers that none of ``texts`` (the
+    retrieved passages) holds.
+
+    A question about something the documents never name (a person, a place, a year
+    they do not mention) is often one they cannot answer, however close its other
+    words come to a passage."""
+    asked = _names(question, skip_first=True) | {m.group().lower() for m in NUMBER.finditer(
+        question) if m.group()[0].isdigit()}
+    if not asked:
+        return 0.0
+    words = {w.lower() for t in texts for w in _WORD.findall(t)}
+    return sum(1 for n in asked if not set(_WORD.findall(n)) <= words) / len(asked)
 
 
 def has_type(text: str, kind: str | None, question: str = "") -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer import asks_each_document, question_words
-from assistant.ranking import expected_type, has_type
+from assistant.ranking import expected_type, has_type, missing_names
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -52,3 +52,12 @@ def test_words_that_point_at_the_documents_are_not_question_content() -> None:
 ])
 def test_a_question_about_the_documents_plural_asks_for_each(question: str, each: bool) -> None:
     assert asks_each_document(question) is each
+
+
+def test_names_the_retrieved_passages_never_hold_are_counted() -> None:
+    passages = ["And Alibaba completed its joint venture with Russia's Megafon in 2019."]
+    assert missing_names("Which bank financed the Alibaba and Megafon venture?", passages) == 0
+    assert missing_names("Did Sberbank finance Alibaba's venture with Megafon?",
+                         passages) == pytest.approx(1 / 3)
+    assert missing_names("What happened in 2021 to Megafon?", passages) == pytest.approx(1 / 2)
+    assert missing_names("what happened to the venture", passages) == 0  # no names asked
