@@ -2,11 +2,14 @@
 
 The inputs are evidence scores, not words: how similar the best passage and the
 best sentence are to the question (cosines of their vectors), how much of the
-question's IDF-weighted content the best sentence and the best passages hold, and
-whether the best sentence holds the kind of thing asked for. The weights were
-fitted by ``benchmarks/calibrate_abstention.py`` on benchmark questions
-(answerable SQuAD questions against their articles, and questions the indexed
-articles cannot answer); the figures are in its results file.
+question's IDF-weighted content the best sentence, the answer and the passages
+hold, the sentence-ranking model's score of the best sentence, whether it holds the
+kind of thing asked for, and how many of the question's names no retrieved passage
+holds. The weights were fitted by ``benchmarks/calibrate_abstention.py`` on
+benchmark questions (answerable SQuAD, Natural Questions and HotpotQA questions
+against their articles, and questions the indexed articles cannot answer); the
+figures are in its results file. A second model over the same evidence gives the
+answer's confidence.
 """
 
 from __future__ import annotations
@@ -46,15 +49,16 @@ class Evidence:
 # Fitted weights: intercept, then one per feature of Evidence.features(), from
 # benchmarks/calibrate_abstention.py (results/abstention.json): a sign-constrained
 # logistic fit, its intercept set so that at most 2% of answerable training
-# questions are refused. Held out: 96.6% of answerable SQuAD questions and 97.7% of
-# HotpotQA's two-article questions (asked of their own paragraphs) answered; all
-# off-topic HotpotQA, 77% of RGB news queries, 31% of on-topic questions whose
-# answer was taken out, and 8% of SQuAD 2.0's adversarial ones refused.
-WEIGHTS = (-5.94, 2.586, 0.96, 0.544, 1.628, -0.262, 2.156, 2.286, -1.778)
+# questions are refused. Held-out half: 98.0% of answerable SQuAD, 96.7% of NQ and
+# 98.0% of HotpotQA's two-article questions (asked of their own paragraphs)
+# answered; all off-topic HotpotQA, 86% of RGB news queries, 27% of SQuAD and 58% of
+# NQ questions whose answer was taken out, and 9% of SQuAD 2.0's adversarial ones
+# refused.
+WEIGHTS = (-5.906, 2.582, 1.004, 0.431, 1.695, -0.25, 2.144, 2.279, -1.784)
 # Confidence: the probability that the answer holds what was asked, a logistic model
 # over the same features, fitted (without class balancing, so its output is a
 # probability) on whether the answer the answerer gives holds the gold answer.
-CONFIDENCE = (-7.103, 1.135, 1.003, 0.839, 1.194, -0.317, 2.04, 2.086, -1.506)
+CONFIDENCE = (-7.066, 1.164, 0.946, 0.83, 1.254, -0.145, 2.051, 2.041, -1.512)
 
 
 def _sigmoid(z: float) -> float:

@@ -70,8 +70,8 @@ FEATURES = (
 # Fitted by benchmarks/fit_answerer.py; one weight per FEATURES entry (results/answerer.json).
 # The tuning questions have no earlier turns, so "context" is not fitted: it is set
 # to half the weight of "cover" (an earlier turn's words count half as much).
-WEIGHTS: tuple[float, ...] = (3.019, 6.364, 3.603, 1.219, 1.179, 1.51, 1.154, -1.154, 0.189, 1.217,
-                              -1.732, -0.037, -0.04, 1.27, 0.589, 0.231)
+WEIGHTS: tuple[float, ...] = (3.007, 6.414, 3.603, 1.198, 1.177, 1.504, 1.184, -1.184, 0.23, 1.14,
+                              -1.687, -0.035, -0.052, 1.28, 0.587, 0.226)
 
 
 def expected_type(question: str) -> str | None:
