@@ -1,12 +1,12 @@
 """Extractive answers: the sentences of the retrieved passages that answer the question.
 
-No language model: each sentence of the top passages is scored by how much of
-the question's evidence (IDF-weighted content words, stemmed) it holds, how close
-its in-context vector (stored at index time, see :mod:`index.sentvec`) is to the
-question's vector, a prior from its passage's retrieval score, and whether it
-holds the kind of thing the question asks for (a number, a date). The best one
-to three sentences become the answer, each followed by the ``[n]`` marker of the
-passage it comes from.
+No language model: each sentence of the top passages is scored by the fitted
+ranking model of :mod:`assistant.ranking` (meaning from its in-context vector,
+stored at index time, see :mod:`index.sentvec`; the question's IDF-weighted words
+it and its neighbours hold; its passage's retrieval scores; the kind of thing
+asked for). The best sentence comes first; up to two more join only when they add
+to it (see :meth:`ExtractiveAnswerer._choose`). Each is followed by the ``[n]``
+marker of the passage it comes from.
 
 Whether to answer at all is a calibrated decision over evidence scores (see
 :mod:`assistant.abstain`): when the evidence is weak the answer says so, cites
