@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from index.summary import IndexSummary
+
+__all__ = ["Answer", "Citation", "IndexSummary", "LOW_CONFIDENCE", "Passage"]
+
 # Below this confidence an answer is marked for checking (the chat, ask's text output).
 LOW_CONFIDENCE = 0.5
 
@@ -92,35 +96,3 @@ class Answer:
             "passages": [p.to_json() for p in self.passages],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
-
-
-@dataclass(frozen=True, slots=True)
-class IndexSummary:
-    """The outcome of one ``assistant index`` run (the ``index --json`` contract)."""
-
-    added: int
-    updated: int
-    removed: int
-    unchanged: int
-    documents: int
-    chunks: int
-    seconds: float
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "removed": self.removed,
-            "unchanged": self.unchanged,
-            "documents": self.documents,
-            "chunks": self.chunks,
-            "seconds": round(self.seconds, 3),
-        }
-
-    def line(self) -> str:
-        return (
-            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unchanged} unchanged; {self.documents} documents, "
-            f"{self.chunks} chunks in {self.seconds:.2f}s"
-        )

@@ -25,11 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from assistant.errors import CorpusError, StoreError
-from assistant.models import IndexSummary
 from index import sentvec
 from index.chunk import Chunk, ChunkParams, TokenCounter, chunk_text
 from index.embed import Embedder
+from index.errors import CorpusError, StoreError
 from index.lexical import ChunkRow, LexicalIndex
 from index.load import DEFAULT_MAX_BYTES, Document, Skipped, read_document, walk
 from index.manifest import (
@@ -46,6 +45,7 @@ from index.manifest import (
 )
 from index.readonly import read_only_error, writable
 from index.store import VectorStore
+from index.summary import IndexSummary
 
 log = logging.getLogger(__name__)
 LEXICAL_FILE = "lexical.sqlite"

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from assistant.errors import ModelError
+from index.errors import ModelError
 from index.load import file_sha256
 
 if TYPE_CHECKING:

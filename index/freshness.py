@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import StoreError
 from index.chunk import ChunkParams
+from index.errors import StoreError
 from index.load import DEFAULT_MAX_BYTES, Document, read_document, walk
 from index.manifest import Manifest, is_dirty, load_manifest
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from assistant.errors import StoreError
+from index.errors import StoreError
 from index.manifest import disk_full, disk_full_error
 
 _WORD = re.compile(r"\w+")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import CorpusError
+from index.errors import CorpusError
 
 SUFFIXES = frozenset({".txt", ".md"})
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024

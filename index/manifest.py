@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import StoreError, StoreLocked
+from index.errors import StoreError, StoreLocked
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

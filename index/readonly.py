@@ -21,7 +21,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from assistant.errors import StoreError, StoreLocked
+from index.errors import StoreError, StoreLocked
 from index.manifest import DIRTY, MANIFEST, load_manifest
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from assistant.errors import ChromaUnavailable, StoreError
+from index.errors import ChromaUnavailable, StoreError
 from index.manifest import disk_full, disk_full_error
 from index.views import Owns, OwnView
 

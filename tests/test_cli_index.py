@@ -211,3 +211,22 @@ def test_console_script_is_installed_next_to_the_interpreter() -> None:
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert assistant.__version__ in proc.stdout
+
+
+def test_the_build_side_imports_nothing_of_the_query_side(run_python) -> None:
+    """``index`` sits below ``assistant``: the errors and records both use live in
+    ``index`` (re-exported by ``assistant.errors`` and ``assistant.models``)."""
+    from pathlib import Path
+
+    modules = sorted(p.stem for p in (Path(__file__).parent.parent / "index").glob("*.py")
+                     if p.stem != "__init__")
+    proc = run_python("import importlib, json, sys\n"
+                      f"for m in {modules!r}: importlib.import_module('index.' + m)\n"
+                      "print(json.dumps(sorted(m for m in sys.modules "
+                      "if m.split('.')[0] == 'assistant')))")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == []
+    from assistant.errors import StoreError as QuerySide
+    from index.errors import StoreError
+
+    assert QuerySide is StoreError  # one hierarchy, not two look-alikes
