@@ -129,9 +129,9 @@ class QuestionView:
     def __init__(self, question: str, content: set[str]) -> None:
         self.text = question
         self.kind = expected_type(question)
-        self.words = [w.lower() for w in _WORD.findall(question)]
-        self.words = [w for w in self.words if w in content]  # content words, in order
         self.content = content  # lower-cased content words
+        # The same, in the question's order (for adjacent pairs).
+        self.words = [w for w in (m.lower() for m in _WORD.findall(question)) if w in content]
         self.names = _names(question, skip_first=False) | {w.lower() for w in content}
 
 
