@@ -23,6 +23,8 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
         labels = {c.n: footnote + k for k, c in enumerate(answer.citations, 1)}
         footnote += len(answer.citations)
         out += [_with_footnotes(answer.text.strip(), labels), ""]
+        if answer.confidence_note():
+            out += [f"_{escape_markdown(answer.confidence_note())}_", ""]
         for c in answer.citations:
             out.append(f"[^{labels[c.n]}]: {escape_markdown(c.source)}, "
                        f"chars {c.start}-{c.end}")

@@ -163,7 +163,7 @@ def test_unwritable_home_is_a_clear_error(tmp_path: Path) -> None:
 def test_export_markdown_footnotes_quote_passages() -> None:
     a1 = _answer()
     a2 = Answer("Next?", "Only one [1].", False,
-                (Citation(1, "c.txt", 5, 9, "one", 0.1),))
+                (Citation(1, "c.txt", 5, 9, "one", 0.1),), confidence=0.35)
     abst = Answer("Moon?", "The documents do not answer this question.", True, (),
                   (Passage("a.txt", 0, 5, "near", 0.01),))
     turns = [Turn(1, "What binds *them*?", a1, 0), Turn(2, "Next?", a2, 0),
@@ -173,6 +173,8 @@ def test_export_markdown_footnotes_quote_passages() -> None:
     assert "## 1. What binds \\*them\\*?" in md
     assert "Mutual antagonism toward the West [^1]. It deepens [^2]." in md
     assert "Only one [^3]." in md  # numbering continues across the conversation
+    assert "_Low confidence (35%): check the cited passages before relying on it._" in md
+    assert md.count("confidence") == 1  # answers saved without one say nothing
     assert "[^1]: a.txt, chars 10-40\n\n    > mutual antagonism \\*toward\\* the West" in md
     assert "[^2]: b.txt, chars 0-12\n\n    > It deepens.\n    > Second line" in md
     assert "[^3]: c.txt, chars 5-9" in md
