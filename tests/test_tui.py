@@ -340,6 +340,7 @@ async def test_copy_answer_with_citations(config: Config, service: SharedService
         c = answer.citations[0]
         assert app.clipboard.startswith(answer.text.strip())
         assert f"[1] {c.source}, chars {c.start}-{c.end}" in app.clipboard
+        assert answer.confidence_note() and answer.confidence_note() in app.clipboard
 
 
 async def test_command_palette_offers_the_chat_commands(

@@ -74,6 +74,8 @@ def source_label(item: Citation | Passage, index: int, focus: str = "",
 def answer_as_text(answer: Answer) -> str:
     """The answer and its citations as plain text, for the clipboard."""
     lines = [answer.text.strip()]
+    if answer.confidence_note():
+        lines += ["", answer.confidence_note()]
     if answer.citations:
         lines.append("")
         for c in answer.citations:
