@@ -24,6 +24,7 @@ from functools import lru_cache
 
 from assistant import ranking
 from assistant.abstain import Evidence, answer_probability, confidence
+from assistant.answerer import Drafted
 from assistant.errors import BadQuestion
 from assistant.models import Citation, Passage
 from assistant.retrieve import Candidate, Retrieval, sentence_similarities
@@ -219,19 +220,6 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text)}
 
 
-@dataclass(frozen=True, slots=True)
-class Drafted:
-    """What the answerer hands back: the answer and what it rests on."""
-
-    text: str
-    abstained: bool
-    citations: list[Citation]
-    passages: list[Passage]
-    evidence: Evidence
-    confidence: float  # calibrated probability that the answer is supported
-    draft: str = ""  # the answer it would give, also when it abstains (for calibration)
-
-
 def _next_to(a: _Sentence, b: _Sentence, cands: list[Candidate]) -> bool:
     """Whether ``b`` is the sentence right after ``a`` in the same passage."""
     if a.cand_index != b.cand_index or b.start < a.end:
@@ -241,6 +229,10 @@ def _next_to(a: _Sentence, b: _Sentence, cands: list[Candidate]) -> bool:
 
 
 class ExtractiveAnswerer:
+    """The default :class:`~assistant.answerer.Answerer`: offline, no language model."""
+
+    name = "extractive"
+
     def __init__(self, lexical: LexicalIndex, weights: Sequence[float] = ranking.WEIGHTS) -> None:
         self.idf = IdfTable(lexical)
         self.weights = tuple(weights)

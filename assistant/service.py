@@ -24,6 +24,7 @@ from assistant.errors import StoreError, StoreLocked
 from assistant.models import Answer, IndexSummary
 
 if TYPE_CHECKING:
+    from assistant.answerer import Answerer
     from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Assistant:
         self._vectors = None
         self._lexical = None
         self._retriever = None
-        self._answerer = None
+        self._answerer: Answerer | None = None
         self._manifest = None
         self._read_only = False
 
