@@ -174,7 +174,7 @@ class IdfTable:
         return {w: self._cache[w] for w in words}
 
 
-def _weights(words: list[str], idf: IdfTable) -> dict[str, float]:
+def question_weights(words: list[str], idf: IdfTable) -> dict[str, float]:
     """Stem -> weight: the largest IDF among the words that share the stem.
 
     A word the corpus never uses weighs as much as the median known word: its
@@ -209,14 +209,14 @@ def matched(stems: set[str], weights: dict[str, float]) -> set[str]:
     return found
 
 
-def _coverage(stems: set[str], weights: dict[str, float]) -> float:
+def coverage(stems: set[str], weights: dict[str, float]) -> float:
     total = sum(weights.values())
     if total <= 0:
         return 0.0
     return sum(weights[s] for s in matched(stems, weights)) / total
 
 
-def _stems(text: str) -> set[str]:
+def stems_of(text: str) -> set[str]:
     return {stem(w) for w in content_words(text)}
 
 
@@ -245,9 +245,9 @@ class ExtractiveAnswerer:
             Passage(c.source, c.start, c.end, c.text, c.score, c.chunk_id) for c in cands[:k]
         ]
         words = question_words(question)
-        q_weights = _weights(words, self.idf)
+        q_weights = question_weights(words, self.idf)
         ctx_weights = {
-            s: 0.5 * v for s, v in _weights(content_words(context), self.idf).items()
+            s: 0.5 * v for s, v in question_weights(content_words(context), self.idf).items()
             if s not in q_weights
         }
         view = ranking.QuestionView(question, set(words))
@@ -265,12 +265,12 @@ class ExtractiveAnswerer:
         evidence = Evidence(
             top_dense=retrieval.top_dense,
             sentence_cover=best.cover if best else 0.0,
-            answer_cover=_coverage(set().union(*(s.stems for s in chosen)), q_weights),
+            answer_cover=coverage(set().union(*(s.stems for s in chosen)), q_weights),
             # The best of the top passages alone, or the passages the answer cites
             # together (a question two documents answer in part each).
             passage_cover=max(
-                *(_coverage(_stems(c.text), q_weights) for c in cands[:3]),
-                _coverage(set().union(*(_stems(cands[i].text)
+                *(coverage(stems_of(c.text), q_weights) for c in cands[:3]),
+                coverage(set().union(*(stems_of(cands[i].text)
                                         for i in {s.cand_index for s in chosen})), q_weights),
             ) if cands else 0.0,
             type_ok=1.0 if best and ranking.has_type(best.text, view.kind, question) else 0.0,
@@ -306,7 +306,7 @@ class ExtractiveAnswerer:
             texts = [c.text[s:e] for s, e, _p in spans]
             words = [content_words(t) for t in texts]
             stem_lists = [[stem(w) for w in ws] for ws in words]
-            covers = [_coverage(set(sl), q_weights) for sl in stem_lists]
+            covers = [coverage(set(sl), q_weights) for sl in stem_lists]
             for j, (s, e, _para) in enumerate(spans):
                 if not _WORD.search(texts[j]):
                     continue
@@ -317,7 +317,7 @@ class ExtractiveAnswerer:
                 rows.append(ranking.features(
                     view, texts[j], words[j], cover=covers[j], sim=sent.sim, prior=prior,
                     rank=i, dense=c.dense if c.dense is not None else 0.0,
-                    context=_coverage(stems, ctx_weights) if ctx_weights else 0.0,
+                    context=coverage(stems, ctx_weights) if ctx_weights else 0.0,
                     first=j == 0,
                     pairs=ranking.pair_share(q_pairs, stem_lists[j]),
                     before=covers[j - 1] if j > 0 else 0.0,
@@ -387,7 +387,7 @@ class ExtractiveAnswerer:
                     text = c.text[ns:ne]
                     if ranking.has_type(text, view.kind, view.text):
                         return [_Sentence(best.cand_index, c.start + ns, c.start + ne,
-                                          text, _stems(text))]
+                                          text, stems_of(text))]
         return []
 
     def _compose(

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.answer import IdfTable, _coverage, _stems, _weights, content_words, stem
+from assistant.answer import IdfTable, content_words, coverage, question_weights, stem, stems_of
 from assistant.models import Citation
-from assistant.ranking import DATE, NUMBER, _names
+from assistant.ranking import DATE, NUMBER, names
 from assistant.textsafe import MARKER
 from index import sentvec
 from index.chunk import sentences
@@ -145,7 +145,7 @@ def facts(sentence: str) -> set[str]:
     names anyway, so a date adds years and ordinals ("1066", "5th") beyond NUMBER.
     Codes of letters and digits ("5G") count too: "4G" for "5G" is a changed fact.
     """
-    out = _names(sentence, skip_first=True)
+    out = names(sentence, skip_first=True)
     out |= {m.group().lower() for m in _CODE.finditer(sentence)}
     out |= {fact_key(m.group()) for m in NUMBER.finditer(sentence)
             if m.group().lower() not in _NOT_FACTS}
@@ -241,9 +241,9 @@ class CitationChecker:
 
     def _lexical(self, sentence: str, texts: Sequence[str]) -> float:
         words = content_words(sentence)
-        weights = (_weights(words, self.idf) if self.idf is not None
+        weights = (question_weights(words, self.idf) if self.idf is not None
                    else dict.fromkeys((stem(w) for w in words), 1.0))
-        return _coverage(set().union(*(_stems(t) for t in texts)), weights)
+        return coverage(set().union(*(stems_of(t) for t in texts)), weights)
 
     @staticmethod
     def _missing_share(sentence: str, texts: Sequence[str]) -> float:

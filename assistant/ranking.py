@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 
 _WORD = re.compile(r"\w+")
-_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
+CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
 NUMBER = re.compile(
     r"\b\d[\d,.]*(?!\w)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b",
@@ -87,9 +87,9 @@ def expected_type(question: str) -> str | None:
 _POSSESSIVE = re.compile(r"['’]s?$")
 
 
-def _names(text: str, skip_first: bool) -> set[str]:
+def names(text: str, skip_first: bool) -> set[str]:
     out = set()
-    for m in _CAPITALISED.finditer(text):
+    for m in CAPITALISED.finditer(text):
         if skip_first and m.start() == 0:
             continue
         out.add(_POSSESSIVE.sub("", m.group().lower()))
@@ -103,7 +103,7 @@ def missing_names(question: str, texts: Sequence[str]) -> float:
     A question about something the documents never name (a person, a place, a year
     they do not mention) is often one they cannot answer, however close its other
     words come to a passage."""
-    asked = _names(question, skip_first=True) | {m.group().lower() for m in NUMBER.finditer(
+    asked = names(question, skip_first=True) | {m.group().lower() for m in NUMBER.finditer(
         question) if m.group()[0].isdigit()}
     if not asked:
         return 0.0
@@ -116,7 +116,7 @@ def has_type(text: str, kind: str | None, question: str = "") -> bool:
     if kind is None:
         return True
     if kind == "name":
-        return bool(_names(text, skip_first=True) - _names(question, skip_first=False)
+        return bool(names(text, skip_first=True) - names(question, skip_first=False)
                     - set(question.lower().split()))
     pattern = NUMBER if kind == "number" else DATE
     asked = {m.group().lower() for m in pattern.finditer(question)}
@@ -132,7 +132,7 @@ class QuestionView:
         self.content = content  # lower-cased content words
         # The same, in the question's order (for adjacent pairs).
         self.words = [w for w in (m.lower() for m in _WORD.findall(question)) if w in content]
-        self.names = _names(question, skip_first=False) | {w.lower() for w in content}
+        self.names = names(question, skip_first=False) | {w.lower() for w in content}
 
 
 def features(
@@ -153,7 +153,7 @@ def features(
 ) -> list[float]:
     """The FEATURES of one sentence."""
     typed = has_type(text, q.kind, q.text) if q.kind else False
-    new_names = len(_names(text, skip_first=True) - q.names)
+    new_names = len(names(text, skip_first=True) - q.names)
     novel = sum(1 for w in words if w not in q.content) / len(words) if words else 0.0
     n_words = len(_WORD.findall(text))
     return [

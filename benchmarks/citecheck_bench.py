@@ -44,7 +44,7 @@ from qa_harness import write_results  # noqa: E402
 from assistant import citecheck  # noqa: E402
 from assistant.answer import IdfTable  # noqa: E402
 from assistant.models import Citation  # noqa: E402
-from assistant.ranking import _CAPITALISED, DATE, NUMBER  # noqa: E402
+from assistant.ranking import CAPITALISED, DATE, NUMBER  # noqa: E402
 from index.chunk import chunk_text, sentences  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 from index.lexical import ChunkRow, LexicalIndex  # noqa: E402
@@ -109,7 +109,7 @@ def fact_spans(sentence: str) -> list[tuple[int, int, str]]:
         token = m.group().rstrip(".,")
         if token.lower() not in citecheck._NOT_FACTS:
             add(m.start(), m.start() + len(token), "number")
-    for m in _CAPITALISED.finditer(sentence):
+    for m in CAPITALISED.finditer(sentence):
         if m.start() > 0:
             add(m.start(), m.end(), "name")
     return found
