@@ -107,7 +107,8 @@ class FixedService:
                             "They united in their criticism of US policy and decision-making on "
                             "trade, Iran, North Korea and the Middle East.")
         passages = tuple(Passage(c.source, c.start, c.end, c.text, c.score) for c in (c1, c2))
-        return Answer(question, f"{s1} [1] {s2} [2]", False, (c1, c2), passages, {"total": 1.0})
+        return Answer(question, f"{s1} [1] {s2} [2]", False, (c1, c2), passages, {"total": 1.0},
+                      confidence=0.42)
 
     def status(self) -> Any:
         from assistant.service import Status
