@@ -30,10 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.answer import IdfTable, content_words, coverage, question_weights, stem, stems_of
 from assistant.models import Citation
 from assistant.ranking import DATE, NUMBER, names
 from assistant.textsafe import MARKER
+from assistant.words import IdfTable, content_words, coverage, question_weights, stem, stems_of
 from index import sentvec
 from index.chunk import sentences
 
@@ -185,7 +185,7 @@ def probability(support: Support, weights: Sequence[float] = WEIGHTS) -> float:
 class CitationChecker:
     """Checks answers against the passages they cite; one per index (its IDF table).
 
-    Without an :class:`~assistant.answer.IdfTable` every content word weighs the same.
+    Without an :class:`~assistant.words.IdfTable` every content word weighs the same.
     The cited passages' sentence vectors are kept for the last few hundred passages:
     a conversation, or a benchmark, cites the same ones again.
     """

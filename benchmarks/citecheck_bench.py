@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_harness import write_results  # noqa: E402
 
 from assistant import citecheck  # noqa: E402
-from assistant.answer import IdfTable  # noqa: E402
 from assistant.models import Citation  # noqa: E402
 from assistant.ranking import CAPITALISED, DATE, NUMBER  # noqa: E402
+from assistant.words import IdfTable  # noqa: E402
 from index.chunk import chunk_text, sentences  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 from index.lexical import ChunkRow, LexicalIndex  # noqa: E402

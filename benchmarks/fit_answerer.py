@@ -34,7 +34,7 @@ from qa_harness import contains, open_index, write_results  # noqa: E402
 from squad_qa import load_questions, write_articles  # noqa: E402
 
 from assistant import ranking  # noqa: E402
-from assistant.answer import question_weights, question_words  # noqa: E402
+from assistant.words import question_weights, question_words  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from assistant.answer import IdfTable
 from assistant.citecheck import CheckedAnswer, CitationChecker, facts, split_sentences
 from assistant.models import Citation
+from assistant.words import IdfTable
 from index.chunk import chunk_text
 from index.lexical import ChunkRow, LexicalIndex
 

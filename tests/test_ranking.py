@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer import asks_each_document, question_words
 from assistant.ranking import expected_type, has_type, missing_names
+from assistant.words import asks_each_document, question_words
 
 
 @pytest.mark.parametrize(("question", "kind"), [
