@@ -111,36 +111,20 @@ class ExtractiveAnswerer:
         passages = [
             Passage(c.source, c.start, c.end, c.text, c.score, c.chunk_id) for c in cands[:k]
         ]
-        words = question_words(question)
-        q_weights = question_weights(words, self.idf)
-        ctx_weights = {
-            s: 0.5 * v for s, v in question_weights(content_words(context), self.idf).items()
-            if s not in q_weights
-        }
-        view = ranking.QuestionView(question, set(words))
-        pool = cands[:SENTENCE_POOL]
-        if retrieval.query_vec is not None:  # a no-op after the retriever's rerank
-            sentence_similarities(pool, self.idf.lexical, retrieval.query_vec)
-        scored = self.score(pool, view, q_weights, ctx_weights)
+        view, q_weights, scored = self.rank(question, retrieval, context)
         best = scored[0] if scored else None
         chosen = (self._choose(scored, q_weights, cands, asks_each_document(question))
                   if scored else [])
         if chosen and view.kind in ("number", "date") and not any(
-            ranking.has_type(x.text, view.kind, question) for x in chosen
+            view.holds_kind(x.text) for x in chosen
         ):
             chosen += self._typed_neighbour(chosen[0], cands, view)
         evidence = Evidence(
             top_dense=retrieval.top_dense,
             sentence_cover=best.cover if best else 0.0,
             answer_cover=coverage(set().union(*(s.stems for s in chosen)), q_weights),
-            # The best of the top passages alone, or the passages the answer cites
-            # together (a question two documents answer in part each).
-            passage_cover=max(
-                *(coverage(stems_of(c.text), q_weights) for c in cands[:3]),
-                coverage(set().union(*(stems_of(cands[i].text)
-                                        for i in {s.cand_index for s in chosen})), q_weights),
-            ) if cands else 0.0,
-            type_ok=1.0 if best and ranking.has_type(best.text, view.kind, question) else 0.0,
+            passage_cover=self._passage_cover(cands, chosen, q_weights),
+            type_ok=1.0 if best and view.holds_kind(best.text) else 0.0,
             asks_type=1.0 if view.kind else 0.0,
             sentence_sim=best.sim if best else 0.0,
             sentence_score=best.score if best else -10.0,
@@ -151,6 +135,38 @@ class ExtractiveAnswerer:
         if best is None or answer_probability(evidence) < 0.5:
             return Drafted(NO_ANSWER, True, [], passages, evidence, conf, text)
         return Drafted(text, False, citations, passages, evidence, conf, text)
+
+    def rank(
+        self, question: str, retrieval: Retrieval, context: str = ""
+    ) -> tuple[ranking.QuestionView, dict[str, float], list[_Sentence]]:
+        """The question as the ranking reads it, its word weights, and the sentences
+        of the top passages with their features and scores, best first."""
+        words = question_words(question)
+        q_weights = question_weights(words, self.idf)
+        ctx_weights = {
+            s: 0.5 * v for s, v in question_weights(content_words(context), self.idf).items()
+            if s not in q_weights
+        }
+        view = ranking.QuestionView(question, words)
+        pool = retrieval.candidates[:SENTENCE_POOL]
+        if retrieval.query_vec is not None:  # a no-op after the retriever's rerank
+            sentence_similarities(pool, self.idf.lexical, retrieval.query_vec)
+        return view, q_weights, self.score(pool, view, q_weights, ctx_weights)
+
+    @staticmethod
+    def _passage_cover(
+        cands: list[Candidate], chosen: list[_Sentence], q_weights: dict[str, float]
+    ) -> float:
+        """The best of the top three passages alone, or the passages the answer cites
+        together (a question two documents answer in part each); each passage's words
+        read once."""
+        if not cands:
+            return 0.0
+        cited = {s.cand_index for s in chosen}
+        top = range(min(3, len(cands)))
+        stems = {i: stems_of(cands[i].text) for i in {*top, *cited}}
+        return max(*(coverage(stems[i], q_weights) for i in top),
+                   coverage(set().union(*(stems[i] for i in cited)), q_weights))
 
     def score(
         self,
@@ -252,7 +268,7 @@ class ExtractiveAnswerer:
                 if 0 <= j < len(spans):
                     ns, ne, _ = spans[j]
                     text = c.text[ns:ne]
-                    if ranking.has_type(text, view.kind, view.text):
+                    if view.holds_kind(text):
                         return [_Sentence(best.cand_index, c.start + ns, c.start + ne,
                                           text, stems_of(text))]
         return []

@@ -111,28 +111,45 @@ def missing_names(question: str, texts: Sequence[str]) -> float:
     return sum(1 for n in asked if not set(_WORD.findall(n)) <= words) / len(asked)
 
 
-def has_type(text: str, kind: str | None, question: str = "") -> bool:
-    """Whether ``text`` holds a ``kind`` the question does not already hold."""
+def _already_asked(kind: str | None, question: str) -> frozenset[str]:
+    """What of ``kind`` the question itself holds: an answer must hold something else."""
+    if kind == "name":
+        return frozenset(names(question, skip_first=False) | set(question.lower().split()))
+    if kind in ("number", "date"):
+        pattern = NUMBER if kind == "number" else DATE
+        return frozenset(m.group().lower() for m in pattern.finditer(question))
+    return frozenset()
+
+
+def _holds(text: str, kind: str | None, asked: frozenset[str]) -> bool:
     if kind is None:
         return True
     if kind == "name":
-        return bool(names(text, skip_first=True) - names(question, skip_first=False)
-                    - set(question.lower().split()))
+        return bool(names(text, skip_first=True) - asked)
     pattern = NUMBER if kind == "number" else DATE
-    asked = {m.group().lower() for m in pattern.finditer(question)}
     return any(m.group().lower() not in asked for m in pattern.finditer(text))
 
 
-class QuestionView:
-    """What every sentence is compared with: the question's words, names and kind."""
+def has_type(text: str, kind: str | None, question: str = "") -> bool:
+    """Whether ``text`` holds a ``kind`` the question does not already hold."""
+    return _holds(text, kind, _already_asked(kind, question))
 
-    def __init__(self, question: str, content: set[str]) -> None:
+
+class QuestionView:
+    """What every sentence is compared with: the question's words, names and kind,
+    read once per question."""
+
+    def __init__(self, question: str, words: Sequence[str]) -> None:
         self.text = question
         self.kind = expected_type(question)
-        self.content = content  # lower-cased content words
-        # The same, in the question's order (for adjacent pairs).
-        self.words = [w for w in (m.lower() for m in _WORD.findall(question)) if w in content]
-        self.names = names(question, skip_first=False) | {w.lower() for w in content}
+        self.words = list(words)  # its content words, in order (for adjacent pairs)
+        self.content = set(self.words)
+        self.names = names(question, skip_first=False) | self.content
+        self._asked = _already_asked(self.kind, question)
+
+    def holds_kind(self, text: str) -> bool:
+        """Whether ``text`` holds the kind asked for beyond what the question holds."""
+        return _holds(text, self.kind, self._asked)
 
 
 def features(
@@ -152,7 +169,7 @@ def features(
     after: float,
 ) -> list[float]:
     """The FEATURES of one sentence."""
-    typed = has_type(text, q.kind, q.text) if q.kind else False
+    typed = q.holds_kind(text) if q.kind else False
     new_names = len(names(text, skip_first=True) - q.names)
     novel = sum(1 for w in words if w not in q.content) / len(words) if words else 0.0
     n_words = len(_WORD.findall(text))

@@ -34,7 +34,6 @@ from qa_harness import contains, open_index, write_results  # noqa: E402
 from squad_qa import load_questions, write_articles  # noqa: E402
 
 from assistant import ranking  # noqa: E402
-from assistant.words import question_weights, question_words  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -46,11 +45,7 @@ def groups_for(retriever: Any, answerer: Any, qs: list[dict[str, Any]], k: int,
     """Per question: its pool's feature rows and which of them hold the gold."""
     out = []
     for q in qs:
-        r = retriever.retrieve(q["question"], k)
-        words = question_words(q["question"])
-        view = ranking.QuestionView(q["question"], set(words))
-        pool = r.candidates[:5]
-        scored = answerer.score(pool, view, question_weights(words, answerer.idf), {})
+        _view, _weights, scored = answerer.rank(q["question"], retriever.retrieve(q["question"], k))
         if not scored:
             continue
         out.append({"source": source, "x": [s.features for s in scored],
