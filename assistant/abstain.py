@@ -15,6 +15,7 @@ answer's confidence.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 
@@ -61,19 +62,25 @@ WEIGHTS = (-5.906, 2.582, 1.004, 0.431, 1.695, -0.25, 2.144, 2.279, -1.784)
 CONFIDENCE = (-7.066, 1.164, 0.946, 0.83, 1.254, -0.145, 2.051, 2.041, -1.512)
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+def logit(weights: Sequence[float], features: Sequence[float]) -> float:
+    """A fitted linear model's value: ``weights[0]`` is the intercept."""
+    return weights[0] + sum(w * x for w, x in zip(weights[1:], features, strict=True))
+
+
+def logistic(weights: Sequence[float], features: Sequence[float]) -> float:
+    """A fitted logistic model's probability (the logit clamped, so exp cannot overflow)."""
+    return 1.0 / (1.0 + math.exp(-max(min(logit(weights, features), 50.0), -50.0)))
 
 
 def answer_logit(ev: Evidence, weights: tuple[float, ...] = WEIGHTS) -> float:
-    return weights[0] + sum(w * x for w, x in zip(weights[1:], ev.features(), strict=True))
+    return logit(weights, ev.features())
 
 
 def answer_probability(ev: Evidence, weights: tuple[float, ...] = WEIGHTS) -> float:
     """Whether to answer: above 0.5, the evidence is taken to answer the question."""
-    return _sigmoid(answer_logit(ev, weights))
+    return logistic(weights, ev.features())
 
 
 def confidence(ev: Evidence, weights: tuple[float, ...] = CONFIDENCE) -> float:
     """The calibrated probability that the answer given holds what was asked."""
-    return _sigmoid(answer_logit(ev, weights))
+    return logistic(weights, ev.features())

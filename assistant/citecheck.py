@@ -23,13 +23,13 @@ passage (``benchmarks/results/citecheck.json``).
 
 from __future__ import annotations
 
-import math
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assistant.abstain import logistic
 from assistant.models import Citation
 from assistant.ranking import DATE, NUMBER, names
 from assistant.textsafe import MARKER
@@ -178,8 +178,7 @@ def missing_facts(sentence: str, texts: Sequence[str]) -> set[str]:
 
 
 def probability(support: Support, weights: Sequence[float] = WEIGHTS) -> float:
-    z = weights[0] + sum(w * x for w, x in zip(weights[1:], support.row(), strict=True))
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    return logistic(weights, support.row())
 
 
 class CitationChecker:
