@@ -46,7 +46,9 @@ from assistant.abstain import (  # noqa: E402
     Evidence,
     answer_logit,
     answer_probability,
+    confidence,
 )
+from assistant.evaluate import reliability  # noqa: E402
 from assistant.retrieve import Retrieval  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 
@@ -175,25 +177,11 @@ def _ev(r: dict[str, Any]) -> dict[str, float]:
                               "missing_names")}
 
 
-def reliability(rows: list[dict[str, Any]], weights: tuple[float, ...],
-                conf: tuple[float, ...]) -> list[dict[str, Any]]:
-    """Per confidence band, over the answers given: how many, and the share holding the gold."""
-    bands = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)]
-    out = []
-    for lo, hi in bands:
-        sel = []
-        for r in rows:
-            z = answer_logit(Evidence(**_ev(r)), weights)
-            if z < 0:
-                continue  # refused
-            c = 1 / (1 + np.exp(-answer_logit(Evidence(**_ev(r)), conf)))
-            if lo <= c < hi:
-                sel.append((c, r["good"]))
-        if sel:
-            out.append({"band": f"{lo:.1f}-{min(hi, 1.0):.1f}", "answers": len(sel),
-                        "mean_confidence": round(float(np.mean([c for c, _ in sel])), 3),
-                        "correct": round(float(np.mean([g for _, g in sel])), 3)})
-    return out
+def given(rows: list[dict[str, Any]], weights: tuple[float, ...],
+          conf: tuple[float, ...]) -> list[tuple[float, bool]]:
+    """(confidence, holds the gold) of each answer the decision weights would give."""
+    evs = [(Evidence(**_ev(r)), bool(r["good"])) for r in rows]
+    return [(confidence(ev, conf), good) for ev, good in evs if answer_logit(ev, weights) >= 0]
 
 
 def main() -> None:
@@ -246,7 +234,7 @@ def main() -> None:
     print(f"current weights in abstain.py: {WEIGHTS}")
     print(f"confidence weights: {conf}")
     print(f"current in abstain.py: {CONFIDENCE}")
-    table = reliability(test, fitted, conf)
+    table, ece = reliability(given(test, fitted, conf))
     print("\nreliability, held-out half (answers given):")
     for b in table:
         print(f"  confidence {b['band']}: {b['answers']:4} answers, mean confidence "
@@ -255,6 +243,7 @@ def main() -> None:
         "fitted_weights": fitted,
         "confidence_weights": conf,
         "reliability_test": table,
+        "calibration_error_test": ece,
         "train": report(train, fitted, "train half, fitted weights"),
         "test_fitted": report(test, fitted, "held-out half, fitted weights"),
         "test_current": report(test, WEIGHTS, "held-out half, weights in abstain.py"),

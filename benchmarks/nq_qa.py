@@ -27,7 +27,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from qa_harness import HEADER, Tally, line, open_index, timed_answer, write_results  # noqa: E402
+from qa_harness import (  # noqa: E402
+    HEADER,
+    Tally,
+    line,
+    open_index,
+    print_reliability,
+    timed_answer,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parent
 TUNE_N = 600
@@ -95,6 +103,8 @@ def main() -> None:
     print(f"\nNQ {args.sample} sample: {len(qs)} questions, k={args.k}\n")
     print(HEADER)
     print(line("hybrid", row))
+    print("\nconfidence of the answers given:")
+    print_reliability(row)
     out = args.out or HERE / "results" / f"nq_qa_{args.sample}.json"
     write_results(out, {"sample": args.sample, "n": len(qs), "k": args.k,
                         "chunks": summary.chunks, "hybrid": row})

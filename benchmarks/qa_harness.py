@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.answer import ExtractiveAnswerer  # noqa: E402
+from assistant.evaluate import reliability  # noqa: E402
 from assistant.retrieve import HybridRetriever  # noqa: E402
 from index.build import LEXICAL_FILE, build_index  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
@@ -94,7 +95,7 @@ class Tally:
     citations: int = 0
     words: list[int] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
-    confidence: list[tuple[float, bool]] = field(default_factory=list)
+    confident: list[tuple[float, bool]] = field(default_factory=list)  # answers given
 
     def add(self, answers: list[str], text: str, abstained: bool, cited: Iterable[Any],
             passages: Iterable[Any], ms: float, gold_source: str | None = None,
@@ -111,9 +112,9 @@ class Tally:
         self.in_retrieved += any(contains(p.text, answers) for p in passages)
         if not abstained:
             self.words.append(answer_words(text))
+            if confidence is not None:
+                self.confident.append((confidence, ok))
         self.latency.append(ms)
-        if confidence is not None:
-            self.confidence.append((confidence, ok))
         if texts is not None:
             for c in cited:
                 self.citations += 1
@@ -122,6 +123,7 @@ class Tally:
 
     def row(self) -> dict[str, Any]:
         n = max(self.n, 1)
+        bands, ece = reliability(self.confident)
         lat = sorted(self.latency) or [0.0]
         return {
             "n": self.n,
@@ -134,6 +136,9 @@ class Tally:
             "citations_exact": f"{self.exact}/{self.citations}",
             "latency_ms_p50": statistics.median(lat),
             "latency_ms_p95": lat[int(0.95 * (len(lat) - 1))],
+            # How well confidence is calibrated here, as `assistant eval` reports it.
+            "reliability": bands,
+            "calibration_error": ece,
         }
 
 
@@ -146,6 +151,14 @@ def line(name: str, r: dict[str, Any]) -> str:
             f"{r['gold_in_cited_passage']:8.1%} {r['gold_in_retrieved']:9.1%} "
             f"{r['abstained']:7.1%} {r['answer_words_median']:5.0f} {r['citations_exact']:>11} "
             f"{r['latency_ms_p50']:6.1f} {r['latency_ms_p95']:6.1f}")
+
+
+def print_reliability(row: dict[str, Any]) -> None:
+    """The confidence bands of a row, one line each, and the calibration error."""
+    for b in row["reliability"]:
+        print(f"  confidence {b['band']}: {b['answers']:5} answers, mean {b['mean_confidence']:.2f}"
+              f", gold in the answer {b['correct']:.1%}")
+    print(f"  calibration error {row['calibration_error']:.3f}")
 
 
 def timed_answer(retriever: HybridRetriever, answerer: ExtractiveAnswerer, question: str,

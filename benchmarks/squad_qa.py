@@ -26,7 +26,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from qa_harness import HEADER, Tally, line, open_index, timed_answer, write_results  # noqa: E402
+from qa_harness import (  # noqa: E402
+    HEADER,
+    Tally,
+    line,
+    open_index,
+    print_reliability,
+    timed_answer,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parent
 MODES = {  # name: (retrievers, fusion)
@@ -145,6 +153,9 @@ def main() -> None:
                               **res.evidence.to_json()})
         results["modes"][mode] = row = tally.row()
         print(line(mode, row))
+    if "hybrid" in results["modes"]:
+        print("\nconfidence of the answers given (hybrid):")
+        print_reliability(results["modes"]["hybrid"])
 
     if args.features or args.unanswerable:
         neg = unanswerable(args.squad, args.hotpot, 500, args.seed)
