@@ -12,7 +12,7 @@ such rows crowd the top. Everything but the searches passes through.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from index.lexical import ChunkRow, LexicalIndex
@@ -30,6 +30,20 @@ def _keep(res: dict[str, Any], keep: list[list[int]]) -> dict[str, Any]:
         ):
             res[key] = [[v[i] for i in k] for v, k in zip(value, keep, strict=True)]
     return res
+
+
+R = TypeVar("R")
+
+
+def _deepen(want: int, fetch: Callable[[int], R], done: Callable[[R, int], bool]) -> R:
+    """``fetch(want)``, then four times as deep, and so on, until ``done(result, depth)``
+    or MAX_DEPTH: rows of other states (or corpora) crowding the top are skipped over."""
+    n = max(1, want)
+    while True:
+        got = fetch(n)
+        if done(got, n) or n >= MAX_DEPTH:
+            return got
+        n = min(n * 4, MAX_DEPTH)
 
 
 class OwnView:
@@ -50,19 +64,20 @@ class OwnView:
         return getattr(self._col, name)
 
     def query(self, query_embeddings: Any, n_results: int = 10, **kwargs: Any) -> Any:
-        n = max(1, n_results)
-        while True:
+        def fetch(n: int) -> tuple[dict[str, Any], list[list[int]]]:
             res = self._col.query(query_embeddings=query_embeddings, n_results=n, **kwargs)
             rows, metas = res["ids"], res.get("metadatas") or [None] * len(res["ids"])
             mine = self._owns(sorted({cid for row in rows for cid in row}))
-            keep = [[i for i, cid in enumerate(row)
-                     if cid in mine and (m is None or m[i] is not None)]
-                    for row, m in zip(rows, metas, strict=True)]
-            short = any(len(k) < n_results for k in keep)
-            exhausted = all(len(row) < n for row in rows)
-            if not short or exhausted or n >= MAX_DEPTH:
-                break
-            n = min(n * 4, MAX_DEPTH)  # others' chunks crowd the top: look deeper
+            return res, [[i for i, cid in enumerate(row)
+                          if cid in mine and (m is None or m[i] is not None)]
+                         for row, m in zip(rows, metas, strict=True)]
+
+        def done(got: tuple[dict[str, Any], list[list[int]]], n: int) -> bool:
+            res, keep = got
+            return (all(len(k) >= n_results for k in keep)
+                    or all(len(row) < n for row in res["ids"]))  # enough, or no more to see
+
+        res, keep = _deepen(n_results, fetch, done)
         return _keep(res, [k[:n_results] for k in keep])
 
 
@@ -78,14 +93,15 @@ class LexicalView:
         return getattr(self._lexical, name)
 
     def search(self, question: str, k: int) -> list[tuple[str, float]]:
-        n = max(1, k)
-        while True:
+        Hits = list[tuple[str, float]]
+
+        def fetch(n: int) -> tuple[Hits, Hits]:
             hits = self._lexical.search(question, n)
             mine = self._owns([cid for cid, _ in hits])
-            kept = [(cid, s) for cid, s in hits if cid in mine]
-            if len(kept) >= k or len(hits) < n or n >= MAX_DEPTH:
-                return kept[:k]
-            n = min(n * 4, MAX_DEPTH)
+            return hits, [(cid, s) for cid, s in hits if cid in mine]
+
+        _hits, kept = _deepen(k, fetch, lambda got, n: len(got[1]) >= k or len(got[0]) < n)
+        return kept[:k]
 
     def get(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRow]:
         mine = self._owns(list(chunk_ids))
