@@ -29,6 +29,7 @@ from index import sentvec
 from index.chunk import Chunk, ChunkParams, TokenCounter, chunk_text
 from index.embed import Embedder
 from index.errors import CorpusError, StoreError
+from index.journal import append_journal, clear_journal, read_journal
 from index.lexical import ChunkRow, LexicalIndex
 from index.load import DEFAULT_MAX_BYTES, Document, Skipped, read_document, walk
 from index.manifest import (
@@ -49,7 +50,6 @@ from index.summary import IndexSummary
 
 log = logging.getLogger(__name__)
 LEXICAL_FILE = "lexical.sqlite"
-JOURNAL_FILE = "written"  # ids upserted since the last completed run, one per line
 CHECKPOINT_SECONDS = 5.0
 WRITE_BATCH = 256  # chunks embedded and written together; a kill loses at most this much work
 
@@ -61,26 +61,6 @@ def chunk_id(source: str, start: int, end: int, text: str) -> str:
     h.update(f"{source}\x00{start}\x00{end}\x00".encode())
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
-
-
-def _read_journal(store: Path) -> set[str]:
-    try:
-        text = (store / JOURNAL_FILE).read_text()
-    except FileNotFoundError:
-        return set()
-    except OSError as exc:
-        raise StoreError(f"Cannot read '{store / JOURNAL_FILE}' ({exc.strerror}).") from exc
-    return {line for line in text.split() if line}
-
-
-def _append_journal(store: Path, ids: list[str]) -> None:
-    """Record ids before they are written, so a killed run knows what it left behind."""
-    with open(store / JOURNAL_FILE, "a") as fh:
-        fh.write("".join(f"{cid}\n" for cid in ids))
-
-
-def _clear_journal(store: Path) -> None:
-    (store / JOURNAL_FILE).unlink(missing_ok=True)
 
 
 def collection_name(model_id: str, params: ChunkParams, label: str = "corpus") -> str:
@@ -206,7 +186,7 @@ def _refresh(
     known_before = set(old.documents) if old and not rebuild else set()
     manifest = None if rebuild else old
     shared = vectors.url is not None
-    journal = _read_journal(store)
+    journal = read_journal(store)
     if manifest is None or not manifest.compatible(embedder.model_id, chunking, collection):
         if manifest is not None:
             log.info("model or chunking changed: rebuilding the index")
@@ -219,10 +199,10 @@ def _refresh(
         if old is not None and shared and old.collection == collection:
             # --rebuild on a server: what it owned and the new build does not list goes at
             # the end (the reconcile below); journalled so a killed rebuild still knows.
-            _append_journal(store, sorted(old.chunk_ids() - journal))
+            append_journal(store, sorted(old.chunk_ids() - journal))
             journal |= old.chunk_ids()
         else:
-            _clear_journal(store)  # ids written for another collection or settings
+            clear_journal(store)  # ids written for another collection or settings
             journal = set()
         manifest = Manifest(embedder.model_id, chunking, collection)
 
@@ -271,7 +251,7 @@ def _refresh(
             lexical.delete(sorted((lex_existing or set()) - expected))
         save_manifest(store, manifest)
         clear_dirty(store)
-        _clear_journal(store)
+        clear_journal(store)
 
     return IndexSummary(
         added=len([s for s in added if s not in known_before]),
@@ -395,7 +375,7 @@ def _write_batch(
 
         vecs, blobs = sentvec.embed_chunks(embedder, [r.text for r in todo], tick)
         packed.update((r.chunk_id, b) for r, b in zip(todo, blobs, strict=True) if b)
-        _append_journal(store, [r.chunk_id for r in todo])
+        append_journal(store, [r.chunk_id for r in todo])
         vectors.upsert(
             [r.chunk_id for r in todo],
             vecs,
