@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from assistant import ranking
@@ -105,7 +106,13 @@ class ExtractiveAnswerer:
         self.weights = tuple(weights)
 
     def answer(
-        self, question: str, retrieval: Retrieval, context: str = "", k: int = 6
+        self,
+        question: str,
+        retrieval: Retrieval,
+        context: str = "",
+        k: int = 6,
+        on_delta: Callable[[str], None] | None = None,  # nothing to stream: milliseconds
+        cancel: threading.Event | None = None,
     ) -> Drafted:
         cands = retrieval.candidates
         passages = [

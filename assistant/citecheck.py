@@ -27,10 +27,10 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from assistant.abstain import logistic
-from assistant.models import Citation
+from assistant.models import Citation, SentenceCheck
 from assistant.ranking import DATE, NUMBER, names
 from assistant.textsafe import MARKER
 from assistant.words import IdfTable, content_words, coverage, question_weights, stem, stems_of
@@ -62,21 +62,6 @@ _SPELLED = {w: str(i) for i, w in enumerate(
 # "one" is as often a pronoun ("one of the ...") as a count: never demanded.
 _NOT_FACTS = frozenset({"one"})
 _CACHED_PASSAGES = 256
-
-
-@dataclass(frozen=True, slots=True)
-class SentenceCheck:
-    """One answer sentence and whether the passages it cites back it (``checks`` in
-    ``ask --json``)."""
-
-    text: str  # without its markers
-    citations: tuple[int, ...]
-    supported: bool
-    score: float  # 0-1: the fitted probability that the cited passages back it
-
-    def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "citations": list(self.citations),
-                "supported": self.supported, "score": round(float(self.score), 6)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,21 +187,43 @@ class CitationChecker:
         self.threshold = threshold
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def check(self, text: str, citations: Sequence[Citation]) -> CheckedAnswer:
-        """Each sentence of ``text`` against the citations its markers name."""
+    def check(
+        self, text: str, citations: Sequence[Citation], attribute: bool = False
+    ) -> CheckedAnswer:
+        """Each sentence of ``text`` against the citations its markers name.
+
+        With ``attribute``, a sentence that carries no marker is weighed against each
+        citation alone, and cites the one that backs it best if that one backs it
+        (``attributed`` in its check): small models often state a passage's fact
+        without its marker. A sentence whose markers name the wrong passage is not
+        re-cited: a wrong citation is a sign of a wrong claim.
+        """
         by_n = {c.n: c.text for c in citations}
         cleaned = remove_unknown_markers(text, set(by_n))
         parts = split_sentences(cleaned)
         supports = self.supports([(s, [by_n[n] for n in nums]) for s, nums in parts])
         checks = []
         for (sentence, nums), sup in zip(parts, supports, strict=True):
-            if sup is None:
+            if sup is not None:
+                p = probability(sup, self.weights)
+                ok = p >= self.threshold and sup.missing == 0.0
+                checks.append(SentenceCheck(sentence, nums, ok, p))
+            elif attribute and by_n:
+                checks.append(self._attribute(sentence, by_n))
+            else:
                 checks.append(SentenceCheck(sentence, nums, False, 0.0))
-                continue
-            p = probability(sup, self.weights)
-            ok = p >= self.threshold and sup.missing == 0.0
-            checks.append(SentenceCheck(sentence, nums, ok, p))
         return CheckedAnswer(cleaned, tuple(checks))
+
+    def _attribute(self, sentence: str, by_n: dict[int, str]) -> SentenceCheck:
+        """The unmarked ``sentence`` checked against the one passage that backs it best."""
+        numbers = sorted(by_n)
+        found = self.supports([(sentence, [by_n[n]]) for n in numbers])
+        scored = [(probability(sup, self.weights), sup.missing == 0.0, n)
+                  for n, sup in zip(numbers, found, strict=True) if sup is not None]
+        p, whole, n = max(scored, key=lambda x: (x[1], x[0]))
+        if whole and p >= self.threshold:
+            return SentenceCheck(sentence, (n,), True, p, attributed=True)
+        return SentenceCheck(sentence, (), False, p)
 
     def supports(self, claims: Sequence[tuple[str, Sequence[str]]]) -> list[Support | None]:
         """The :class:`Support` of each (sentence, cited passage texts); None if it cites none."""

@@ -21,8 +21,12 @@ from assistant.config import DEFAULT_K, Config
 from assistant.errors import AssistantError
 
 EPILOG = """\
+language models (--llm): local (the bundled SmolLM2-135M), llamacpp:PATH.gguf,
+ollama:MODEL (OLLAMA_HOST), openai:MODEL (any OpenAI-compatible server: --llm-url)
+
 environment: ASSISTANT_CORPUS, ASSISTANT_STORE, ASSISTANT_HOME, ASSISTANT_CHROMA_URL,
-ASSISTANT_CHROMA_TOKEN, ASSISTANT_MAX_FILE_MB, ASSISTANT_EMBED_MODEL/_TOKENIZER
+ASSISTANT_CHROMA_TOKEN, ASSISTANT_MAX_FILE_MB, ASSISTANT_EMBED_MODEL/_TOKENIZER,
+ASSISTANT_LLM, ASSISTANT_LLM_URL, ASSISTANT_LLM_KEY (or OPENAI_API_KEY), OLLAMA_HOST
 """
 
 
@@ -35,6 +39,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "model and chunking; clients of one server share it by name)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another process that is writing the index")
+
+
+def _llm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm", metavar="SPEC",
+                   help="a language model writes the answers, its citations checked: local, "
+                   "llamacpp:PATH.gguf, ollama:MODEL or openai:MODEL (default: extractive)")
+    p.add_argument("--llm-url", metavar="URL",
+                   help="the model server's base URL (openai: e.g. http://host:8080/v1; "
+                   "ollama: instead of OLLAMA_HOST)")
 
 
 def _positive(value: str) -> int:
@@ -60,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="open the chat (the default)")
     _common(p)
+    _llm_options(p)
 
     p = sub.add_parser("index", help="build or refresh the index of the corpus")
     _common(p)
@@ -73,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("--k", type=_positive, default=DEFAULT_K, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    _llm_options(p)
 
     p = sub.add_parser("eval", help="answer a JSONL file of questions; score them if gold is given")
     _common(p)
@@ -80,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="RESULTS.jsonl", help="write one answer per line")
     p.add_argument("--k", type=_positive, default=DEFAULT_K, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _llm_options(p)
+    _llm_options(parser)
     return parser
 
 
@@ -136,6 +153,15 @@ def format_answer(answer: Any) -> str:
     from assistant.textsafe import printable
 
     out = [printable(answer.text), ""]
+    if answer.searched:
+        out += [f"(searched: {printable(answer.searched)})", ""]
+    dropped = [c for c in answer.checks if not c.supported]
+    if dropped and not answer.fallback:
+        out.append("Left out, not backed by the passages they cite:")
+        out += [_wrap(f"- {printable(c.text)}") for c in dropped]
+        out.append("")
+    if answer.note:
+        out += [f"Note: {printable(answer.note)}", ""]
     if answer.confidence_note():
         out += [answer.confidence_note(), ""]
     if answer.citations:
@@ -153,13 +179,20 @@ def format_answer(answer: Any) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _llm_spec(args: argparse.Namespace) -> Any:
+    from assistant.llm import resolve
+
+    return resolve(getattr(args, "llm", None), getattr(args, "llm_url", None))
+
+
 def _open_service(args: argparse.Namespace) -> Any:
     from assistant.progress import ProgressBar
     from assistant.service import Assistant
 
+    spec = _llm_spec(args)
     bar = ProgressBar("Indexing")
     try:
-        svc = Assistant.open(_config(args), progress=bar, wait=args.wait)
+        svc = Assistant.open(_config(args), progress=bar, wait=args.wait, llm=spec)
     finally:
         bar.close()
     if svc.last_refresh is not None:
@@ -174,12 +207,38 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     validate_question(args.question)  # fail before loading anything
     svc = _open_service(args)
-    answer = svc.ask(args.question, history=args.history)
+    stream = None
+    if not args.json and svc.generator != "extractive" and sys.stdout.isatty():
+        stream = _Stream()
+    answer = svc.ask(args.question, history=args.history,
+                     on_delta=stream.write if stream else None)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
+        if stream is not None:
+            stream.close()
         sys.stdout.write(format_answer(answer))
     return 0
+
+
+class _Stream:
+    """The model's draft on the terminal as it is written, before it is checked."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def write(self, delta: str) -> None:
+        from assistant.textsafe import printable
+
+        if not self.started:
+            sys.stdout.write("Draft (checking follows):\n")
+            self.started = True
+        sys.stdout.write(printable(delta))
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.started:
+            sys.stdout.write("\n\nChecked answer:\n")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -198,7 +257,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from assistant.tui.app import run_chat
 
-    return run_chat(_config(args))
+    return run_chat(_config(args), llm=_llm_spec(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

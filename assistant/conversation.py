@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.models import Answer, Citation, Passage
+from assistant.models import Answer, Citation, Passage, SentenceCheck
 from assistant.textsafe import printable
 
 log = logging.getLogger(__name__)
@@ -323,6 +323,11 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
         timings_ms={str(k): float(v) for k, v in data.get("timings_ms", {}).items()},
         confidence=(float(data["confidence"]) if isinstance(data.get("confidence"), int | float)
                     else None),
+        generator=str(data.get("generator") or "extractive"),
+        fallback=bool(data.get("fallback", False)),
+        checks=tuple(SentenceCheck.from_json(c) for c in data.get("checks", ())),
+        searched="" if data.get("searched") in (None, data["question"]) else str(data["searched"]),
+        note=str(data.get("note") or ""),
     )
 
 

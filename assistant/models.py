@@ -11,7 +11,7 @@ from typing import Any
 
 from index.summary import IndexSummary
 
-__all__ = ["Answer", "Citation", "IndexSummary", "LOW_CONFIDENCE", "Passage"]
+__all__ = ["Answer", "Citation", "IndexSummary", "LOW_CONFIDENCE", "Passage", "SentenceCheck"]
 
 # Below this confidence an answer is marked for checking (the chat, ask's text output).
 LOW_CONFIDENCE = 0.5
@@ -57,6 +57,30 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class SentenceCheck:
+    """One written sentence and whether the passages it cites back it (``checks`` in
+    ``ask --json``; :mod:`assistant.citecheck` makes them). Its citation numbers are
+    the passages' places in the answer's ``passages`` (1-based)."""
+
+    text: str  # without its markers
+    citations: tuple[int, ...]
+    supported: bool
+    score: float  # 0-1: the fitted probability that the cited passages back it
+    attributed: bool = False  # written without a marker; the check found the passage
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations),
+                "supported": self.supported, "score": round(float(self.score), 6),
+                "attributed": self.attributed}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SentenceCheck:
+        return cls(str(data["text"]), tuple(int(n) for n in data.get("citations", ())),
+                   bool(data["supported"]), float(data.get("score", 0.0)),
+                   bool(data.get("attributed", False)))
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What the assistant says, with the evidence behind it."""
 
@@ -70,6 +94,12 @@ class Answer:
     # that the nearest sentence would have; low, or it would not have refused).
     # None for an answer saved before answers carried one.
     confidence: float | None = None
+    generator: str = "extractive"  # "extractive", or the spec of the model that wrote it
+    fallback: bool = False  # a model was asked, but this is the extractive answer
+    # With a model: each sentence it wrote and its citation check (dropped ones too).
+    checks: tuple[SentenceCheck, ...] = ()
+    searched: str = ""  # the question searched, when a follow-up was rewritten ("" = as asked)
+    note: str = ""  # how it was written, when the reader should know (a fallback, a drop)
 
     @property
     def low_confidence(self) -> bool:
@@ -92,6 +122,11 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "confidence": None if self.confidence is None else round(float(self.confidence), 3),
+            "generator": self.generator,
+            "fallback": self.fallback,
+            "checks": [c.to_json() for c in self.checks],
+            "searched": self.searched or self.question,
+            "note": self.note,
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},

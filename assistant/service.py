@@ -13,18 +13,20 @@ a verified copy in the user's data folder (``index/readonly.py``), never refresh
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.config import Config, make_embedder, max_file_bytes
-from assistant.errors import StoreError, StoreLocked
+from assistant.errors import LlmUnavailable, StoreError, StoreLocked
 from assistant.models import Answer, IndexSummary
 
 if TYPE_CHECKING:
-    from assistant.answerer import Answerer
+    from assistant.answerer import Answerer, Drafted
+    from assistant.llm import LlmSpec
     from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,9 @@ class Assistant:
         self._lexical = None
         self._retriever = None
         self._answerer: Answerer | None = None
+        self._extractive: Answerer | None = None
+        self._llm_spec: LlmSpec | None = None
+        self._llm: object | None = None  # the loaded LlamaIndex LLM, kept across reloads
         self._manifest = None
         self._read_only = False
 
@@ -74,9 +79,13 @@ class Assistant:
         refresh: bool = True,
         embedder: object | None = None,
         rebuild: bool = False,
+        llm: LlmSpec | None = None,
     ) -> Assistant:
-        """A ready service; ``rebuild`` discards the index first (it may be too damaged to open)."""
+        """A ready service; ``rebuild`` discards the index first (it may be too damaged to
+        open); ``llm`` names a model to write the answers (else they are extractive)."""
         svc = cls(config, embedder or make_embedder())
+        if llm is not None:
+            svc.use_llm(llm)  # a bad spec fails before any indexing
         if refresh or rebuild:
             svc.refresh(progress=progress, wait=wait, only_if_stale=not rebuild, rebuild=rebuild)
         svc._load()
@@ -158,9 +167,40 @@ class Assistant:
         self._lexical = LexicalIndex(source / LEXICAL_FILE)
         view = LexicalView(self._lexical, keep.intersection)
         self._retriever = HybridRetriever(self.embedder, self._vectors, view)  # type: ignore[arg-type]
-        self._answerer = ExtractiveAnswerer(view)  # type: ignore[arg-type]
+        self._extractive = ExtractiveAnswerer(view)  # type: ignore[arg-type]
+        self._answerer = self._writer()
         self._manifest = manifest
         self._stamp = stamp
+
+    def use_llm(self, spec: LlmSpec | None) -> None:
+        """Answer with the model ``spec`` names from now on (None: extractively).
+
+        An in-process model is loaded here; a server is first reached when it answers.
+        """
+        from assistant.llm import make_llm
+
+        if spec is None:
+            self._llm_spec, self._llm = None, None
+        elif spec != self._llm_spec:
+            self._llm = make_llm(spec)
+            self._llm_spec = spec
+        if self._extractive is not None:
+            self._answerer = self._writer()
+
+    @property
+    def generator(self) -> str:
+        """Who writes the answers: "extractive" or the model's spec."""
+        return self._llm_spec.name if self._llm_spec else "extractive"
+
+    def _writer(self) -> Answerer | None:
+        if self._llm_spec is None or self._extractive is None:
+            return self._extractive
+        from assistant.citecheck import CitationChecker
+        from assistant.generate import GenerativeAnswerer
+
+        checker = CitationChecker(self.embedder, self._extractive.idf)  # type: ignore[attr-defined]
+        return GenerativeAnswerer(self._llm_spec, self._llm, self._extractive,  # type: ignore[arg-type]
+                                  checker)
 
     def _source(self) -> tuple[Path, bool]:
         """A verified copy of a store this user may not write, and whether it is current."""
@@ -240,22 +280,48 @@ class Assistant:
             chroma_url=self.config.chroma_url,
         )
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int | None = None,
+        on_delta: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        fallback_on_failure: bool = False,
+    ) -> Answer:
+        """Answer ``question``; a model's text streams to ``on_delta`` as it is written.
+
+        A follow-up is rewritten into a standalone question by the model, when one is
+        configured (``Answer.searched``). With ``fallback_on_failure`` a model that cannot
+        be reached gives way to the extractive answer, which says why; otherwise its
+        :class:`~assistant.errors.LlmUnavailable` is raised.
+        """
         from assistant.answer import validate_question
 
         t0 = time.perf_counter()
         q = validate_question(question)
-        context = " ".join(
-            h for h in (_safe_history(x) for x in history[-2:]) if h
-        )
+        earlier = [h for h in (_safe_history(x) for x in history[-2:]) if h]
         k = k or self.config.k
-        with self._lexical.snapshot():  # type: ignore[union-attr]
-            retrieval = self._retriever.retrieve(q, k, context=context)  # type: ignore[union-attr]
-            t1 = time.perf_counter()
-            drafted = self._answerer.answer(  # type: ignore[union-attr]
-                q, retrieval, context=context, k=k
-            )
+        answerer = self._answerer
+        timings: dict[str, float] = {}
+        searched, context = q, " ".join(earlier)
+        try:
+            if earlier and hasattr(answerer, "condense"):
+                searched = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
+                timings["condense"] = (time.perf_counter() - t0) * 1000
+                if searched != q:
+                    context = ""  # the rewrite carries what the history said
+            drafted, t1 = self._draft(answerer, searched, k, context, on_delta, cancel)
+        except LlmUnavailable as exc:
+            if not fallback_on_failure:
+                raise
+            drafted, t1 = self._draft(self._extractive, q, k, " ".join(earlier), None, None)
+            drafted = replace(drafted, generator=self.generator, fallback=True,
+                              note=f"{exc.message} Answered extractively.")
+            searched = q
         t2 = time.perf_counter()
+        for name, ms in drafted.timings_ms.items():
+            timings[name] = (t1 - t0) * 1000 + ms  # from the moment the question came
         return Answer(
             question=q,
             text=drafted.text,
@@ -263,12 +329,37 @@ class Assistant:
             citations=tuple(drafted.citations),
             passages=tuple(drafted.passages),
             confidence=drafted.confidence,
+            generator=drafted.generator,
+            fallback=drafted.fallback,
+            checks=tuple(drafted.checks),
+            searched="" if searched == q else searched,
+            note=drafted.note,
             timings_ms={
+                **timings,
                 "retrieve": (t1 - t0) * 1000,
                 "answer": (t2 - t1) * 1000,
                 "total": (t2 - t0) * 1000,
             },
         )
+
+    def _draft(
+        self,
+        answerer: Answerer | None,
+        question: str,
+        k: int,
+        context: str,
+        on_delta: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+    ) -> tuple[Drafted, float]:
+        """Retrieve for ``question`` and have ``answerer`` answer from that one snapshot;
+        and when retrieval ended (the answerer's time starts there)."""
+        with self._lexical.snapshot():  # type: ignore[union-attr]
+            retrieval = self._retriever.retrieve(question, k, context=context)  # type: ignore[union-attr]
+            t1 = time.perf_counter()
+            drafted = answerer.answer(  # type: ignore[union-attr]
+                question, retrieval, context=context, k=k, on_delta=on_delta, cancel=cancel
+            )
+        return drafted, t1
 
     def document_text(self, source: str) -> str:
         """The text of a corpus file exactly as citations index it."""

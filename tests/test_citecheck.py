@@ -131,5 +131,6 @@ def test_a_check_has_the_shape_of_ask_json_checks(checker: CitationChecker,
                                                   chunks: dict[str, list[str]]) -> None:
     [check] = checker.check(f"{HUAWEI} [1]", cite(passage_with(chunks, HUAWEI[:40]))).checks
     out = check.to_json()
-    assert list(out) == ["text", "citations", "supported", "score"]
+    assert list(out) == ["text", "citations", "supported", "score", "attributed"]
+    assert out["attributed"] is False
     assert out["citations"] == [1] and isinstance(out["score"], float)

@@ -31,7 +31,10 @@ def test_ask_json_prints_the_contract(run_cli: Any, seeded: dict[str, str]) -> N
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"question", "answer", "abstained", "confidence", "citations",
-                        "passages", "timings_ms"}
+                        "passages", "timings_ms", "generator", "fallback", "checks",
+                        "searched", "note"}
+    assert out["generator"] == "extractive" and out["fallback"] is False
+    assert out["checks"] == [] and out["searched"] == out["question"]
     assert not out["abstained"] and "Huawei" in out["answer"]
     assert 0.5 <= out["confidence"] <= 1.0  # a plain question its text answers
     root = Path(seeded["--corpus"])
