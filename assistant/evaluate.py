@@ -108,6 +108,7 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
     exact = total = 0
     latencies: list[float] = []
     confident: list[tuple[float, bool]] = []  # (confidence, correct) of answers given
+    written = Written()
     for item in items:
         history = [h for h in item.get("history") or [] if isinstance(h, str)]
         try:
@@ -118,6 +119,7 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
         row = {**ans.to_json(), "id": item["id"]}
         rows.append(row)
         latencies.append(ans.timings_ms["total"])
+        written.add(ans)
         e, t = citation_exact(svc, [*ans.citations, *ans.passages], texts)
         exact, total = exact + e, total + t
         gold = item.get("answers")
@@ -159,7 +161,37 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
         "reliability": bands,
         "calibration_error": ece,
+        **written.summary(getattr(svc, "generator", "extractive")),
     }
+
+
+class Written:
+    """What a language model wrote over a run: sentences kept by the check, fallbacks."""
+
+    def __init__(self) -> None:
+        self.sentences = self.supported = self.attributed = self.fallbacks = 0
+        self.first_token: list[float] = []
+
+    def add(self, ans: Any) -> None:
+        self.sentences += len(ans.checks)
+        self.supported += sum(c.supported for c in ans.checks)
+        self.attributed += sum(c.supported and c.attributed for c in ans.checks)
+        self.fallbacks += ans.fallback
+        if "first_token" in ans.timings_ms:
+            self.first_token.append(ans.timings_ms["first_token"])
+
+    def summary(self, generator: str) -> dict[str, Any]:
+        if generator == "extractive":
+            return {"generator": generator}
+        ft = self.first_token
+        return {
+            "generator": generator,
+            "sentences_written": self.sentences,
+            "sentences_supported": self.supported,
+            "sentences_attributed": self.attributed,
+            "fallbacks": self.fallbacks,
+            "first_token_ms_p50": round(_percentile(ft, 0.5), 2) if ft else None,
+        }
 
 
 def print_summary(s: dict[str, Any]) -> None:
@@ -171,6 +203,14 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"abstained, wrong     {s['abstained_wrong']}/{s['answerable']}")
     print(f"citations exact      {s['citations_exact']}/{s['citations_checked']}")
     print(f"latency p50 / p95    {s['latency_ms_p50']:.1f} ms / {s['latency_ms_p95']:.1f} ms")
+    if s.get("generator", "extractive") != "extractive":
+        ft = s["first_token_ms_p50"]
+        print(f"written by           {s['generator']}")
+        print(f"sentences kept       {s['sentences_supported']}/{s['sentences_written']} backed "
+              f"by their passages ({s['sentences_attributed']} given a passage by the check)")
+        print(f"fallbacks            {s['fallbacks']} (the extractive answer given instead)")
+        if ft is not None:
+            print(f"first token p50      {ft:.0f} ms")
     if s["reliability"]:
         print("confidence of the answers given (reliability):")
         for b in s["reliability"]:

@@ -225,8 +225,15 @@ def main() -> None:
     fitted = tuple(round(float(v), 3) for v in w)
     # Confidence: the same features, the label whether the answer holds the gold, no
     # class balancing and no sign constraints, so that its output is a probability.
-    xc = np.array([Evidence(**_ev(r)).features() for r in train])
-    yc = np.array([float(r["good"]) for r in train])
+    # It is the probability for an answer *given*, so it is fitted on the answers the
+    # decision gives, and on questions as people ask them: the answer-removed copies
+    # (half the rows, made to teach refusal) would teach it that half of all answers
+    # are wrong, and SQuAD 2.0's adversarial questions count half, as above.
+    conf_rows = [r for r in train if not r["kind"].endswith("answer-removed")
+                 and answer_logit(Evidence(**_ev(r)), fitted) >= 0
+                 for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
+    xc = np.array([Evidence(**_ev(r)).features() for r in conf_rows])
+    yc = np.array([float(r["good"]) for r in conf_rows])
     conf = tuple(round(float(v), 3) for v in fit_logistic(xc, yc, balanced=False))
     print("features: intercept, top_dense, sentence_cover, answer_cover, passage_cover, "
           "asks_type*(1-type_ok), sentence_sim, sentence_score, missing_names")
@@ -234,8 +241,9 @@ def main() -> None:
     print(f"current weights in abstain.py: {WEIGHTS}")
     print(f"confidence weights: {conf}")
     print(f"current in abstain.py: {CONFIDENCE}")
-    table, ece = reliability(given(test, fitted, conf))
-    print("\nreliability, held-out half (answers given):")
+    natural = [r for r in test if not r["kind"].endswith("answer-removed")]
+    table, ece = reliability(given(natural, fitted, conf))
+    print("\nreliability, held-out half (answers given, answer-removed copies left out):")
     for b in table:
         print(f"  confidence {b['band']}: {b['answers']:4} answers, mean confidence "
               f"{b['mean_confidence']:.2f}, holding the gold {b['correct']:.1%}")
