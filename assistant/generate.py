@@ -51,9 +51,14 @@ SYSTEM = (
     f"If the passages do not answer the question, reply exactly: {NOT_FOUND}"
 )
 CONDENSE = (
-    "Rewrite the user's last question as one standalone question that can be understood "
-    "without the conversation. Keep its meaning; resolve words like 'it', 'they' or "
-    "'that' from the earlier questions. Reply with the question only."
+    "You rewrite a follow-up question so that it can be understood on its own, using the "
+    "earlier questions to say what words like 'it', 'they' or 'that' refer to. Reply with "
+    "the rewritten question only."
+)
+# One worked example: small models copy a pattern far better than they follow a rule.
+CONDENSE_EXAMPLE = (
+    ("user", "Earlier question: Who founded the Acme company?\nFollow-up: When did he retire?"),
+    ("assistant", "When did the founder of the Acme company retire?"),
 )
 _TAG = re.compile(r"</?\s*passage", re.IGNORECASE)
 MAX_CONDENSED_CHARS = 400
@@ -136,16 +141,15 @@ class GenerativeAnswerer:
         )
 
     def condense(self, question: str, history: Sequence[str]) -> str:
-        """The follow-up ``question`` as a standalone question (the original if the
-        model's rewrite is unusable: empty, several lines, or far too long)."""
-        earlier = "\n".join(f"- {h}" for h in history[-3:])
-        user = f"Earlier questions:\n{earlier}\n\nLast question: {question}"
-        text, _first = self._write([("system", CONDENSE), ("user", user)], None, None)
+        """The follow-up ``question`` as a standalone question, or ``question`` itself when
+        the model's rewrite is unusable (see :func:`usable_rewrite`)."""
+        earlier = " / ".join(history[-2:])
+        ask = f"Earlier question: {earlier}\nFollow-up: {question}"
+        text, _first = self._write([("system", CONDENSE), *CONDENSE_EXAMPLE, ("user", ask)],
+                                   None, None)
         line = " ".join(text.strip().strip('"').split())
-        line = re.sub(r"^(standalone question|question)\s*:\s*", "", line, flags=re.I)
-        if not line or len(line) > MAX_CONDENSED_CHARS or "\n" in text.strip():
-            return question
-        return line
+        line = re.sub(r"^(standalone|rewritten)?\s*question\s*:\s*", "", line, flags=re.I)
+        return line if usable_rewrite(line, question, history, text) else question
 
     def _write(
         self,
@@ -176,6 +180,21 @@ class GenerativeAnswerer:
         except Exception as exc:
             raise unavailable(self.spec, exc) from None
         return "".join(parts), first
+
+
+def usable_rewrite(line: str, question: str, history: Sequence[str], raw: str) -> bool:
+    """Whether a model's rewrite of a follow-up can be searched instead of it: one line of
+    sensible length, not a copy of an earlier question, and keeping at least half of the
+    follow-up's own content words (a weak model often answers, or repeats the history)."""
+    from assistant.words import content_words, stem
+
+    if not line or len(line) > MAX_CONDENSED_CHARS or "\n" in raw.strip():
+        return False
+    if any(line.casefold() == h.strip().casefold() for h in history):
+        return False
+    own = {stem(w) for w in content_words(question)}
+    kept = own & {stem(w) for w in content_words(line)}
+    return len(kept) * 2 >= len(own)
 
 
 def unavailable(spec: LlmSpec, exc: BaseException) -> LlmUnavailable:

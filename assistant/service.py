@@ -307,10 +307,10 @@ class Assistant:
         searched, context = q, " ".join(earlier)
         try:
             if earlier and hasattr(answerer, "condense"):
+                # The history still weighs in: a rewrite that lost the thread is helped
+                # back by it, a good one hardly moved.
                 searched = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
                 timings["condense"] = (time.perf_counter() - t0) * 1000
-                if searched != q:
-                    context = ""  # the rewrite carries what the history said
             drafted, t1 = self._draft(answerer, searched, k, context, on_delta, cancel)
         except LlmUnavailable as exc:
             if not fallback_on_failure:

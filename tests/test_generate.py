@@ -194,3 +194,20 @@ def test_a_follow_up_is_searched_as_the_models_rewrite(service: Assistant) -> No
     assert a.searched == "Which Russian operator is Huawei partnering with on 5G?"
     assert "MTS" in a.text and a.to_json()["searched"] == a.searched
     assert "condense" in a.timings_ms
+
+
+def test_an_unusable_rewrite_leaves_the_follow_up_as_asked() -> None:
+    from assistant.generate import usable_rewrite
+
+    history = ["Which company will supply 5G technology to Russia?"]
+    follow = "Which operator is it partnering with?"
+
+    def ok(line: str) -> bool:
+        return usable_rewrite(line, follow, history, line)
+
+    assert ok("Which Russian operator is Huawei partnering with?")
+    assert not ok("Which company will supply 5G technology to Russia?")  # the history, copied
+    assert not ok("The answer is: Russia")  # an answer, not the question
+    assert not ok("")
+    assert not usable_rewrite("Which operator?", follow, history, "Which operator?\nMTS")
+    assert usable_rewrite("Why did Putin and Xi sign it?", "Why?", history, "x")
