@@ -1,12 +1,15 @@
 """A conversation as Markdown: citations become footnotes that quote their passages.
 
 Question, answer and passage text are escaped, so what a document says is shown
-as written and cannot add headings, links or footnotes of its own.
+as written and cannot add headings, links or footnotes of its own. A model's
+answer also names the model, and lists (struck through) the sentences it wrote
+that their passages do not back; an extractive answer exports as it always did.
 """
 
 from __future__ import annotations
 
 from assistant.conversation import Turn
+from assistant.models import Answer
 from assistant.textsafe import escape_markdown, markdown_with_markers
 
 
@@ -22,9 +25,21 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
             continue
         labels = {c.n: footnote + k for k, c in enumerate(answer.citations, 1)}
         footnote += len(answer.citations)
+        if answer.searched:
+            out += [f"_Searched: {escape_markdown(answer.searched)}_", ""]
         out += [_with_footnotes(answer.text.strip(), labels), ""]
+        if answer.note:
+            out += [f"_Note: {escape_markdown(answer.note)}_", ""]
+        left_out = [c for c in answer.checks if not c.supported]
+        if left_out:
+            out += ["Left out, not backed by the passages they cite:", ""]
+            out += [f"- ~~{escape_markdown(c.text.strip())}~~ "
+                    f"(cites {_passages(c.citations)})" for c in left_out]
+            out.append("")
         if answer.confidence_note():
             out += [f"_{escape_markdown(answer.confidence_note())}_", ""]
+        if answer.generator != "extractive":
+            out += [f"_{escape_markdown(_writer(answer))}_", ""]
         for c in answer.citations:
             out.append(f"[^{labels[c.n]}]: {escape_markdown(c.source)}, "
                        f"chars {c.start}-{c.end}")
@@ -40,6 +55,19 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
                         if line.strip()]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _writer(answer: Answer) -> str:
+    if answer.fallback:
+        return f"Extracted from the passages ({answer.generator} was asked)."
+    return f"Written by {answer.generator}; each sentence checked against its passages."
+
+
+def _passages(numbers: tuple[int, ...]) -> str:
+    """A left-out sentence's citations: passages it was not backed by, so no footnotes."""
+    if not numbers:
+        return "no passage"
+    return ("passage " if len(numbers) == 1 else "passages ") + ", ".join(map(str, numbers))
 
 
 def _with_footnotes(text: str, labels: dict[int, int]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
@@ -19,7 +20,7 @@ from assistant.conversation import (
     title_from,
 )
 from assistant.export import export_markdown
-from assistant.models import Answer, Citation, Passage
+from assistant.models import Answer, Citation, Passage, SentenceCheck
 
 
 @pytest.fixture(autouse=True)
@@ -181,6 +182,28 @@ def test_export_markdown_footnotes_quote_passages() -> None:
     assert "Nearest passages (not evidence for an answer):" in md
     assert "[^4]" not in md
     assert "_No answer: it was cancelled or interrupted._" in md
+
+
+def test_export_names_the_model_and_strikes_left_out_sentences(tmp_path: Path) -> None:
+    written = Answer(
+        "Who?", "Alpha is first. [1]", False, (Citation(1, "a.txt", 0, 5, "Alpha", 0.1),),
+        confidence=0.8, generator="local", searched="Who is *first*?",
+        checks=(SentenceCheck("Alpha is first.", (1,), True, 0.9),
+                SentenceCheck("Beta is [second].", (2, 3), False, 0.1)),
+        note="1 sentence the cited passages do not back left out.")
+    store = ConversationStore.open(tmp_path / "c.sqlite")  # saved and read back first
+    cid = store.create("Talk")
+    store.set_answer(store.add_question(cid, "Who?"), written)
+    md = export_markdown("Talk", store.turns(cid))
+    assert "_Searched: Who is \\*first\\*?_\n\nAlpha is first. [^1]" in md
+    assert "_Note: 1 sentence the cited passages do not back left out._" in md
+    assert ("Left out, not backed by the passages they cite:\n\n"
+            "- ~~Beta is \\[second\\].~~ (cites passages 2, 3)") in md
+    assert "_Confidence 80%._\n\n_Written by local; each sentence checked" in md
+    assert "[^2]" not in md  # a left-out sentence's passages are not its footnotes
+    fell_back = dataclasses.replace(written, fallback=True, checks=(), note="It failed.")
+    assert "_Extracted from the passages (local was asked)._" in export_markdown(
+        "T", [Turn(1, "Who?", fell_back, 0)])
 
 
 def test_title_from_is_one_printable_line() -> None:

@@ -237,10 +237,10 @@ class Blocking(SharedService):
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
         self.started.set()
         self.release.wait(10)
-        return super().ask(question, history)
+        return super().ask(question, history, **kwargs)
 
 
 async def test_escape_cancels_and_the_late_answer_is_dropped(
@@ -430,10 +430,11 @@ class ConfidenceSet(SharedService):
         super().__init__(service)
         self.confidence = confidence
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
         import dataclasses
 
-        return dataclasses.replace(super().ask(question, history), confidence=self.confidence)
+        return dataclasses.replace(super().ask(question, history, **kwargs),
+                                   confidence=self.confidence)
 
 
 @pytest.mark.parametrize(("confidence", "shown", "low"), [

@@ -104,10 +104,12 @@ async def test_unreachable_chroma_server_is_a_notification(tmp_path: Path) -> No
 class Broken:
     """A service with a bug: the app must report it and stay usable."""
 
+    generator = "extractive"
+
     def __init__(self) -> None:
         self.calls = 0
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
         self.calls += 1
         raise RuntimeError("boom")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from pathlib import Path
@@ -11,15 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from assistant.models import Answer, Citation
+from assistant.models import Answer, Citation, SentenceCheck
 from assistant.textsafe import escape_markdown, printable
 from assistant.tui.render import (
+    DraftEscaper,
     answer_as_text,
     answer_markdown,
     claims,
     display_text,
     focus_of,
+    model_failed,
     source_label,
+    writer_line,
 )
 
 
@@ -140,3 +144,38 @@ async def test_source_view_highlights_crlf_and_far_passages() -> None:
         assert "[bold]markup[/]" in expected and "\\x1b[2J" in expected
         para = view.highlighted()[0][0]
         assert view.scroll_y <= para.virtual_region.y < view.scroll_y + view.size.height
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab *_`[]()<>!&#~|\\-+=.1)x:/\n\t ")),
+                        max_size=12), max_size=8))
+def test_a_streamed_draft_renders_literally_whatever_the_deltas(deltas: list[str]) -> None:
+    escaper = DraftEscaper()
+    markdown = "".join(escaper.feed(d) for d in deltas)
+    tokens = {t.type for t in _MD.parse(markdown)}
+    assert tokens <= {"paragraph_open", "inline", "paragraph_close"}, markdown
+    rendered = re.sub(r"</?p>|<br />", " ", _MD.render(markdown))
+    assert "<" not in rendered  # no emphasis, links, code or HTML
+    assert html.unescape(rendered).split() == "".join(deltas).split()
+
+
+WRITTEN = Answer(
+    "q", "Alpha is first. [1]", False,
+    (Citation(1, "a.txt", 0, 30, "Intro. Alpha is first. More.", 0.1),),
+    confidence=0.8, generator="local", searched="Who is first in a?",
+    checks=(SentenceCheck("Alpha is first.", (1,), True, 0.9),
+            SentenceCheck("Beta came *second*.", (2,), False, 0.1)),
+    note="1 sentence the cited passages do not back left out.",
+)
+
+
+def test_copied_model_answer_names_its_writer_and_marks_left_out_sentences() -> None:
+    text = answer_as_text(WRITTEN)
+    assert text.startswith("Searched: Who is first in a?\n\nAlpha is first. [1]\n")
+    assert ("Left out, not backed by the passages it cites: Beta came *second*. ([2])"
+            in text)
+    assert "Confidence 80%.\nWritten by local; each sentence checked" in text
+    assert writer_line(ANSWER) == "" and "Written" not in answer_as_text(ANSWER)
+    failed = dataclasses.replace(WRITTEN, fallback=True, checks=(), note="x failed.")
+    assert model_failed(failed) and not model_failed(WRITTEN)
+    assert not model_failed(dataclasses.replace(failed, timings_ms={"generate": 1.0}))
+    assert writer_line(failed).startswith("Extracted from the passages: local was asked")

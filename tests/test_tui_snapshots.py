@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from tui_helpers import SIZE, FixedService, app_over, ask, copy_seeds, settle
 
 from assistant.config import Config
+from assistant.models import SentenceCheck
 from assistant.tui.screens.chat import ChatScreen
 from assistant.tui.screens.source import SourceScreen
 from assistant.tui.widgets.answer_view import AnswerView
@@ -46,6 +47,37 @@ def test_answer_with_citations(snap_compare: Any, app: Any) -> None:
         await ask(pilot, QUESTION)
         assert len(pilot.app.query(AnswerView)) == 1
 
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+class WrittenService(FixedService):
+    """FixedService's answer as a model would give it: one sentence left out, a follow-up
+    rewritten for the search, a note, and the model's name."""
+
+    generator = "local"
+
+    def ask(self, question: str, history: Any = (), **kwargs: Any) -> Any:
+        import dataclasses
+
+        answer = super().ask(question, history)
+        kept = answer.text.split(" [1] ")[0]
+        return dataclasses.replace(
+            answer, generator="local", searched="What do China and Russia give each other?",
+            checks=(SentenceCheck(kept, (1,), True, 0.9),
+                    SentenceCheck("Russia sells China all of its oil.", (2,), False, 0.1)),
+            note="1 sentence the cited passages do not back left out.")
+
+
+def test_model_answer_with_a_left_out_sentence(snap_compare: Any, tmp_path: Path) -> None:
+    corpus = copy_seeds(tmp_path / "seeds")
+    config = Config.resolve(corpus=corpus, store=tmp_path / "store")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await ask(pilot, "And in return?")
+        assert len(pilot.app.query(AnswerView)) == 1
+
+    app = app_over(config, WrittenService(corpus))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 

@@ -71,9 +71,9 @@ class SharedService:
         self._service = service
         self.asked: list[tuple[str, list[str]]] = []
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
         self.asked.append((question, list(history)))
-        return self._service.ask(question, history=history)
+        return self._service.ask(question, history=history, **kwargs)
 
     def close(self) -> None:
         """The module fixture closes the real one."""
@@ -85,8 +85,13 @@ class SharedService:
 class FixedService:
     """Real seed documents and fixed answers: screenshots must not move when ranking does."""
 
+    generator = "extractive"
+
     def __init__(self, corpus: Path) -> None:
         self.corpus = corpus
+
+    def use_llm(self, spec: Any) -> None:
+        self.generator = spec.name if spec is not None else "extractive"
 
     def document_text(self, source: str) -> str:
         return (self.corpus / source).read_bytes().decode("utf-8")
@@ -99,7 +104,7 @@ class FixedService:
         end = text.find("\n", at)
         return Citation(n, source, start, end, text[start:end], 0.5), sentence
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
         c1, s1 = self._cite(1, "000_00f3cd67555e5323.txt",
                             "The UK assessment notes that China provides Russia with critical "
                             "technology and economic lifelines, insulating Moscow from sanctions.")

@@ -3,7 +3,9 @@
 :func:`make_app` is the one factory the CLI and the tests both use; the answering
 service comes from ``service_factory`` and is opened in a worker thread after the
 first paint, so the screen appears at once and the person can type while the
-model and index load (or get built, with progress in the status line).
+model and index load (or get built, with progress in the status line). A language
+model (``--llm``, or "Answer with a language model…" in the palette) is loaded in
+a worker too; the status line says who writes the answers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -29,10 +31,19 @@ from assistant.conversation import ConversationError, ConversationStore
 from assistant.errors import AssistantError
 from assistant.tui.backend import Backend, ServiceFactory, open_assistant
 from assistant.tui.commands import ChatCommands
-from assistant.tui.messages import IndexProgress, ServiceFailed, ServiceReady
+from assistant.tui.messages import (
+    AnswererChanged,
+    AnswererFailed,
+    IndexProgress,
+    ServiceFailed,
+    ServiceReady,
+)
 from assistant.tui.render import one_line
 from assistant.tui.screens.chat import ChatScreen
 from assistant.tui.widgets.status_line import ServiceState
+
+if TYPE_CHECKING:
+    from assistant.llm import LlmSpec
 
 log = logging.getLogger(__name__)
 StoreFactory = Callable[[], ConversationStore]
@@ -46,12 +57,14 @@ class ChatApp(App[None]):
     BINDINGS = [Binding("f1", "help", "Help")]
 
     service_state: reactive[ServiceState] = reactive(ServiceState, init=False)
+    answerer: reactive[str] = reactive("", init=False)  # who writes the answers
 
     def __init__(self, config: Config, service_factory: ServiceFactory,
-                 store_factory: StoreFactory, timings: Path | None = None) -> None:
+                 store_factory: StoreFactory, timings: Path | None = None,
+                 llm: LlmSpec | None = None) -> None:
         super().__init__()
         self.config = config
-        self.backend = Backend(config, service_factory)
+        self.backend = Backend(config, service_factory, llm)
         self.store_factory = store_factory
         self.store = ConversationStore.in_memory()
         self.corpus_name = config.corpus.name or str(config.corpus)
@@ -68,6 +81,8 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         self._mark("mount")
+        llm = self.backend.llm
+        self.answerer = f"{llm.name} (loading…)" if llm is not None else "extractive"
         self._open_store()
         self.call_after_refresh(self._painted)
 
@@ -137,6 +152,11 @@ class ChatApp(App[None]):
                                           f"{_count(status.chunks, 'passage')}"
                                           f" · corpus {self.corpus_name}")
         self.chat.on_service_ready_for_chat()
+        self.answerer = self.backend.generator
+        if self.backend.llm_error is not None:
+            self.show_error(self.backend.llm_error, title="Answering extractively",
+                            then="Ctrl+P › “Answer with a language model…” tries another.")
+            self.backend.llm_error = None
         summary = getattr(self.backend.service, "last_refresh", None)
         skipped = getattr(summary, "skipped", ())
         if skipped:
@@ -156,6 +176,7 @@ class ChatApp(App[None]):
 
     def on_service_failed(self, message: ServiceFailed) -> None:
         error = message.error
+        self.answerer = self.backend.generator  # loaded with the index, once it loads
         command = _recovery(error)
         fix = "" if command.startswith("Rebuild") else "fix it, then "
         self.service_state = ServiceState(
@@ -171,6 +192,65 @@ class ChatApp(App[None]):
         """An :class:`AssistantError` as a notification: what went wrong and what to do."""
         text = "\n".join(x for x in (error.message, error.hint or "", then) if x)
         self.notify(text, title=title, severity="error", timeout=12, markup=False)
+
+    # -- who writes the answers --------------------------------------------
+
+    def action_choose_llm(self) -> None:
+        """Ask for a model spec, then load it off the UI thread."""
+        from assistant.tui.screens.prompt import PromptScreen
+
+        llm = self.backend.llm
+        default = "local" if llm is None else f"{llm.name} {llm.url or ''}".strip()
+
+        def chosen(text: str | None) -> None:
+            if text:
+                self.switch_answerer(text)
+
+        self.push_screen(PromptScreen(
+            "Answer with a language model", default,
+            "local · ollama:MODEL · openai:MODEL [URL] · llamacpp:PATH.gguf · Enter loads it"),
+            chosen)
+
+    def switch_answerer(self, text: str | None) -> None:
+        """Answer with the model ``text`` names from now on (None: extractively)."""
+        self.answerer = f"{one_line(text, 40)} (loading…)" if text else "extractive"
+        self._load_answerer(text)
+
+    @work(thread=True, exclusive=True, group="llm", exit_on_error=False)
+    def _load_answerer(self, text: str | None) -> None:
+        from assistant.llm import resolve
+
+        worker = get_current_worker()
+        try:
+            spec, url = (text or "").strip(), None
+            head, _, tail = spec.rpartition(" ")
+            if head and "://" in tail:  # "openai:MODEL http://host:port/v1"
+                spec, url = head.strip(), tail
+            name = self.backend.use_llm(resolve(spec or "extractive", url),
+                                        lambda: worker.is_cancelled)
+        except AssistantError as exc:
+            self.post_message(AnswererFailed(exc, self.backend.generator))
+            return
+        except Exception as exc:  # a bug in a backend: say so, keep the chat up
+            log.exception("loading the language model %r failed", text)
+            self.post_message(AnswererFailed(AssistantError(
+                f"Could not load the language model ({type(exc).__name__}: {exc}).",
+                "The details are in the log."), self.backend.generator))
+            return
+        if name is not None:
+            self.post_message(AnswererChanged(name))
+
+    def on_answerer_changed(self, message: AnswererChanged) -> None:
+        self.answerer = message.generator
+        extractive = message.generator == "extractive"
+        self.notify("Answers are extracted from the passages." if extractive else
+                    f"Answers are written by {message.generator}; each sentence is checked "
+                    "against the passages it cites.", title="Answerer", markup=False)
+
+    def on_answerer_failed(self, message: AnswererFailed) -> None:
+        self.answerer = message.generator
+        self.show_error(message.error, title="Language model not loaded",
+                        then=f"Answers are still written by {message.generator}.")
 
     # -- actions (palette and keys) ----------------------------------------
 
@@ -257,20 +337,24 @@ def _count(n: int, noun: str) -> str:
 
 
 def make_app(config: Config, service_factory: ServiceFactory | None = None,
-             store_factory: StoreFactory | None = None) -> ChatApp:
-    """The chat over ``config``; tests pass their own factories, the CLI the defaults."""
+             store_factory: StoreFactory | None = None, llm: LlmSpec | None = None) -> ChatApp:
+    """The chat over ``config``, answering with ``llm`` (None: extractively); tests pass
+    their own factories, the CLI the defaults."""
     timings = os.environ.get(TIMINGS_ENV)
     return ChatApp(
         config,
         service_factory or open_assistant,
         store_factory or ConversationStore.open,
         Path(timings) if timings else None,
+        llm,
     )
 
 
 def _log_to_file() -> None:
-    """Nothing may print while the TUI runs: send log records to a file instead."""
+    """Nothing may print while the TUI runs: send log records to a file instead, with
+    any API key taken out (a library's error text may quote it)."""
     from assistant.config import user_home
+    from assistant.llm import RedactingFilter
 
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -284,13 +368,14 @@ def _log_to_file() -> None:
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
 
 
-def run_chat(config: Config) -> int:
+def run_chat(config: Config, llm: LlmSpec | None = None) -> int:
     """``assistant`` / ``assistant chat``: run the chat until the person quits."""
     _log_to_file()
-    app = make_app(config)
+    app = make_app(config, llm=llm)
     app.run()
     if app.backend.loading:
         # The loading thread cannot be interrupted and Python would wait for it (an index

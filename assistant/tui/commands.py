@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 class ChatCommands(SystemCommandsProvider):
-    """New, open, rename, export, re-index, sources panel, copy, help; then Textual's."""
+    """New, open, rename, export, copy, sources panel, answerer, re-index, help; then
+    Textual's."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app = cast("ChatApp", self.app)
@@ -38,6 +39,11 @@ class ChatCommands(SystemCommandsProvider):
              app.chat_action("copy_answer")),
             ("Show or hide sources panel", "Every passage cited in this conversation (Ctrl+B)",
              app.chat_action("toggle_sources")),
+            ("Answer with a language model…",
+             "A model writes the answers, every sentence checked: local, ollama:, openai:",
+             app.action_choose_llm),
+            ("Answer extractively", "Answers quote the passages themselves (no model)",
+             lambda: app.switch_answerer(None)),
             ("Re-index documents", "Pick up added, changed or removed files in the corpus",
              lambda: app.reindex(rebuild=False)),
             ("Rebuild index from scratch", "Discard the index and build it anew (if damaged)",

@@ -58,3 +58,27 @@ class OpenSource(Message):
     question: str = ""
     focus: tuple[str, ...] = ()
     """Per item, the quoted claim inside the passage to stress (``""``: none)."""
+
+
+@dataclass
+class AnswerDelta(Message):
+    """More of the model's draft for the question numbered ``token`` (several tokens'
+    worth: the worker batches them so the screen keeps up)."""
+
+    token: int
+    text: str
+
+
+@dataclass
+class AnswererChanged(Message):
+    """The answers are now written by ``generator`` ("extractive" or a model's spec)."""
+
+    generator: str
+
+
+@dataclass
+class AnswererFailed(Message):
+    """The model asked for could not be loaded; ``generator`` still writes the answers."""
+
+    error: AssistantError
+    generator: str

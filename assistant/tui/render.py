@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from textual.content import Content
 
-from assistant.models import Answer, Citation, Passage
+from assistant.models import Answer, Citation, Passage, SentenceCheck
 from assistant.textsafe import MARKER, markdown_with_markers, printable
 
 _SPECIAL = re.compile(r"\r\n?|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -71,11 +71,56 @@ def source_label(item: Citation | Passage, index: int, focus: str = "",
     return Content.assemble(head, "\n", quote)
 
 
+def writer_line(answer: Answer) -> str:
+    """Who wrote the answer; ``""`` for the extractive answerer (said nothing before models)."""
+    if answer.generator == "extractive":
+        return ""
+    if answer.fallback:
+        return f"Extracted from the passages: {answer.generator} was asked, but its answer " \
+            "is not shown."
+    return f"Written by {answer.generator}; each sentence checked against the passages it cites."
+
+
+def model_failed(answer: Answer) -> bool:
+    """The model could not be reached, so this is the extractive answer (``note`` says why).
+
+    The other fallbacks (the model found nothing, or nothing it wrote was backed) ran
+    the model: only these carry its ``generate`` time.
+    """
+    return answer.fallback and "generate" not in answer.timings_ms
+
+
+def dropped(answer: Answer) -> list[SentenceCheck]:
+    """The sentences a model wrote that their passages do not back (left out of the text)."""
+    return [c for c in answer.checks if not c.supported]
+
+
+def cited_numbers(check: SentenceCheck) -> str:
+    return "".join(f"[{n}]" for n in check.citations) or "no citation"
+
+
+def dropped_content(checks: list[SentenceCheck]) -> Content:
+    """The left-out sentences, struck through: shown, so the reader knows, never as support."""
+    parts: list[str | tuple[str, str]] = [
+        ("Left out · not backed by the passages they cite:", "italic")]
+    for c in checks:
+        parts += ["\n", "  ✗ ", (printable(c.text), "strike"), (f"  {cited_numbers(c)}", "")]
+    return Content.assemble(*parts)
+
+
 def answer_as_text(answer: Answer) -> str:
     """The answer and its citations as plain text, for the clipboard."""
-    lines = [answer.text.strip()]
+    lines = [f"Searched: {answer.searched}", ""] if answer.searched else []
+    lines.append(answer.text.strip())
+    if answer.note:
+        lines += ["", f"Note: {answer.note}"]
+    for c in dropped(answer):
+        lines.append(f"Left out, not backed by the passages it cites: {c.text} "
+                     f"({cited_numbers(c)})")
     if answer.confidence_note():
         lines += ["", answer.confidence_note()]
+    if writer_line(answer):
+        lines.append(writer_line(answer))
     if answer.citations:
         lines.append("")
         for c in answer.citations:
@@ -124,3 +169,28 @@ def display_text(text: str) -> Display:
     size += len(run)
     offsets.append(size)
     return Display("".join(out), offsets)
+
+
+_PUNCTUATION = frozenset("\\`*_[]<>!&~|#-+=.)(:\"'")
+
+
+class DraftEscaper:
+    """A model's text, delta by delta, as Markdown that renders literally.
+
+    :func:`escape_markdown` needs whole lines (a list marker ``1.`` may arrive as
+    ``1`` then ``.``); here every punctuation mark that could start a block or an
+    inline construct is escaped wherever it stands, and indentation at a line's
+    start (a code block) is dropped, so each delta can be escaped on its own.
+    """
+
+    def __init__(self) -> None:
+        self._line_start = True
+
+    def feed(self, delta: str) -> str:
+        out: list[str] = []
+        for ch in printable(delta):
+            if self._line_start and ch in " \t":
+                continue
+            self._line_start = ch == "\n"
+            out.append("\\" + ch if ch in _PUNCTUATION else ch)
+        return "".join(out)

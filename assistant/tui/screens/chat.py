@@ -2,12 +2,15 @@
 
 Each question is saved before it is answered; the answer is computed in a
 thread worker and matched to its question by a token, so a cancelled (Escape)
-question's late answer is dropped instead of shown.
+question's late answer is dropped instead of shown. When a language model writes
+the answer, its text streams into a draft (batched deltas, appended) and Escape
+also sets the event that stops the model; the checked answer replaces the draft.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -22,11 +25,12 @@ from textual.worker import Worker, get_current_worker
 from assistant.conversation import ConversationError, title_from
 from assistant.errors import AssistantError
 from assistant.models import Answer
-from assistant.tui.messages import AnswerFailed, AnswerReady, OpenSource
-from assistant.tui.render import answer_as_text
+from assistant.tui.messages import AnswerDelta, AnswerFailed, AnswerReady, OpenSource
+from assistant.tui.render import answer_as_text, model_failed
 from assistant.tui.widgets.answer_view import AnswerView
 from assistant.tui.widgets.busy import BusyIndicator
 from assistant.tui.widgets.chat_log import ChatLog
+from assistant.tui.widgets.draft_view import DeltaBatcher, DraftView
 from assistant.tui.widgets.prompt import PromptInput
 from assistant.tui.widgets.question_view import QuestionView
 from assistant.tui.widgets.source_list import SourceList
@@ -47,6 +51,8 @@ class Pending:
     turn_id: int | None
     question: str
     worker: Worker[None]
+    cancel: threading.Event  # stops a model mid-answer (the worker's flag cannot)
+    draft: DraftView | None = None
 
 
 class ChatScreen(Screen[None]):
@@ -118,8 +124,9 @@ class ChatScreen(Screen[None]):
         turn_id = self._save_question(question)
         self.log_view.add_question(question)
         self._token += 1
-        worker = self._answer(self._token, turn_id, question, history)
-        self.pending = Pending(self._token, turn_id, question, worker)
+        cancel = threading.Event()
+        worker = self._answer(self._token, turn_id, question, history, cancel)
+        self.pending = Pending(self._token, turn_id, question, worker, cancel)
         waiting = not self.chat_app.backend.ready
         self.query_one(BusyIndicator).start(
             "Waiting for the index to load…" if waiting else "Searching the documents…")
@@ -145,10 +152,13 @@ class ChatScreen(Screen[None]):
             return None
 
     @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
-    def _answer(self, token: int, turn_id: int | None, question: str, history: list[str]) -> None:
+    def _answer(self, token: int, turn_id: int | None, question: str, history: list[str],
+                cancel: threading.Event) -> None:
         worker = get_current_worker()
+        batch = DeltaBatcher(lambda text: self.post_message(AnswerDelta(token, text)))
         try:
-            answer = self.chat_app.backend.ask(question, history, lambda: worker.is_cancelled)
+            answer = self.chat_app.backend.ask(question, history, lambda: worker.is_cancelled,
+                                               on_delta=batch.add, cancel=cancel)
         except AssistantError as exc:
             self.post_message(AnswerFailed(token, turn_id, exc))
             return
@@ -161,11 +171,28 @@ class ChatScreen(Screen[None]):
         if answer is not None and not worker.is_cancelled:
             self.post_message(AnswerReady(token, turn_id, answer))
 
+    async def on_answer_delta(self, message: AnswerDelta) -> None:
+        pending = self.pending
+        if pending is None or message.token != pending.token:
+            return
+        if pending.draft is None:
+            draft = await self.log_view.add_draft(self.chat_app.backend.generator)
+            if self.pending is not pending:  # cancelled or answered while it mounted
+                draft.remove()
+                return
+            pending.draft = draft
+            self.query_one(BusyIndicator).start("The model is writing…")
+        pending.draft.add(message.text)
+        self.log_view.call_after_refresh(self.log_view.scroll_end, animate=False)
+
     def on_answer_ready(self, message: AnswerReady) -> None:
         if self.pending is None or message.token != self.pending.token:
             log.debug("dropping a late answer to %r", message.answer.question)
             return
         self._done()
+        if model_failed(message.answer):
+            self.notify(message.answer.note, title="Language model not reachable",
+                        severity="warning", timeout=12, markup=False)
         if message.turn_id is not None:
             try:
                 self.chat_app.store.set_answer(message.turn_id, message.answer)
@@ -187,13 +214,23 @@ class ChatScreen(Screen[None]):
         self.call_after_refresh(self.refresh_bindings)  # "tab Sources" now applies
 
     def action_cancel(self) -> None:
-        if self.pending is None:
+        pending = self.pending
+        if pending is None:
             return
-        self.pending.worker.cancel()
+        pending.cancel.set()
+        pending.worker.cancel()
         self._done()
-        self.log_view.add_note("Cancelled. The question is kept; ask again with Up, Enter.")
+        stopped = "The model was stopped; its draft is not kept. " if pending.draft else ""
+        self.log_view.add_note(f"Cancelled. {stopped}The question is kept; ask again with Up, "
+                               "Enter.")
+
+    def on_unmount(self) -> None:
+        if self.pending is not None:  # quitting: let the model's thread end at once
+            self.pending.cancel.set()
 
     def _done(self) -> None:
+        if self.pending is not None and self.pending.draft is not None:
+            self.pending.draft.remove()  # the checked answer (or a note) takes its place
         self.pending = None
         self.query_one(BusyIndicator).stop()
         self.refresh_bindings()

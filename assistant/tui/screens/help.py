@@ -21,6 +21,11 @@ KEYS = [
         ("PgUp / PgDn", "scroll the conversation"),
         ("Ctrl+Y", "copy the answer with its citations"),
     ]),
+    ("Answers", [
+        ("Ctrl+P", "“Answer with a language model…”: local, ollama:MODEL, openai:MODEL [URL]"),
+        ("Ctrl+P", "“Answer extractively”: answers quote the passages (no model)"),
+        ("Esc", "stop a model while it writes (its draft is not kept)"),
+    ]),
     ("Source viewer", [
         ("n / p", "next / previous citation of the same answer"),
         ("y", "copy the passage"),
@@ -31,7 +36,7 @@ KEYS = [
         ("Ctrl+O", "open a saved conversation (rename with r, delete with d)"),
         ("Ctrl+S", "export the conversation to Markdown"),
         ("Ctrl+B", "show or hide the sources panel"),
-        ("Ctrl+P", "command palette: all of the above, plus re-index"),
+        ("Ctrl+P", "command palette: all of the above, plus re-index and the answerer"),
         ("Ctrl+Q", "quit"),
     ]),
 ]
@@ -46,7 +51,9 @@ def help_text() -> Content:
         parts.append("\n")
     parts.append(("Answers come only from the documents; [n] marks the passage a sentence "
                   "rests on. When the documents do not answer, the nearest passages are "
-                  "listed instead, marked as not being evidence.", "italic"))
+                  "listed instead, marked as not being evidence. A model's sentences are "
+                  "checked when it has finished: those their passages do not back are left "
+                  "out, shown struck through.", "italic"))
     return Content.assemble(*parts)
 
 

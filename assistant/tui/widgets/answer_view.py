@@ -1,4 +1,10 @@
-"""An answer: its text as (escaped) Markdown with clickable [n], then its sources."""
+"""An answer: its text as (escaped) Markdown with clickable [n], then its sources.
+
+A model's answer also says what was searched (a rewritten follow-up), which
+sentences were left out because their passages do not back them (struck
+through, never as support), why it fell back to the extractive answer, and who
+wrote it. An extractive answer looks as it always did.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,14 @@ from textual.widgets import Markdown, Static
 
 from assistant.models import Answer
 from assistant.tui.messages import OpenSource
-from assistant.tui.render import answer_markdown, focus_of
+from assistant.tui.render import (
+    answer_markdown,
+    dropped,
+    dropped_content,
+    focus_of,
+    plain,
+    writer_line,
+)
 from assistant.tui.widgets.source_list import SourceList
 
 
@@ -31,10 +44,19 @@ class AnswerView(Vertical):
 
     def compose(self) -> ComposeResult:
         answer = self.answer
+        if answer.searched:
+            yield Static(plain(f"Searched: {answer.searched}"), classes="searched")
         yield Markdown(answer_markdown(answer), parser_factory=safe_parser, open_links=False)
+        if answer.note:
+            yield Static(plain(answer.note),
+                         classes="answer-note" + (" -fallback" if answer.fallback else ""))
+        if dropped(answer):
+            yield Static(dropped_content(dropped(answer)), classes="dropped")
         if answer.confidence_note():
             yield Static(answer.confidence_note(),
                          classes="confidence" + (" -low" if answer.low_confidence else ""))
+        if writer_line(answer):
+            yield Static(plain(writer_line(answer)), classes="generator")
         if answer.citations:
             yield Static("Sources · Tab to reach them, Enter opens the passage",
                          classes="sources-title")

@@ -10,6 +10,7 @@ from textual.widgets import Static
 from assistant.models import Answer
 from assistant.tui.render import plain
 from assistant.tui.widgets.answer_view import AnswerView
+from assistant.tui.widgets.draft_view import DraftView
 from assistant.tui.widgets.question_view import QuestionView
 from assistant.tui.widgets.source_list import SourceList
 
@@ -53,6 +54,15 @@ class ChatLog(VerticalScroll):
     def add_answer(self, answer: Answer) -> AnswerView:
         view = AnswerView(answer, classes="answer")
         self._append(view)
+        return view
+
+    async def add_draft(self, generator: str) -> DraftView:
+        """A model's answer being written; mounted before the first text goes in."""
+        for old in self.query("#welcome"):
+            old.remove()
+        view = DraftView(generator, classes="draft")
+        await self.mount(view)
+        self.call_after_refresh(self.scroll_end, animate=False)
         return view
 
     def add_note(self, text: str, kind: str = "info") -> Static:
