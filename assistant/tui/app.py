@@ -284,6 +284,9 @@ def _log_to_file() -> None:
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from assistant.llm import RedactingFilter
+
+    handler.addFilter(RedactingFilter())  # API keys never reach the log file
     root.addHandler(handler)
 
 
