@@ -152,6 +152,19 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def seeded_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, str]:
+    """A fresh copy of the seed corpus and a store folder, as ``--corpus``/``--store``
+    (a module-scoped ``seeded`` fixture shares one between a module's commands)."""
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(SEEDS, root / "corpus")
+    return {"--corpus": str(root / "corpus"), "--store": str(root / "store")}
+
+
+def flags(seeded: dict[str, str]) -> list[str]:
+    """``seeded`` as command-line arguments."""
+    return [x for kv in seeded.items() for x in kv]
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``python -m assistant ARGS`` in a fresh process, as a user would."""

@@ -13,14 +13,13 @@ one streamed answer through the service API for each server backend.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SEEDS
+from tests.conftest import flags, seeded_copy
 from tests.llm_servers import SERVER_MODEL, assert_answer_contract, closed_port, local_model
 
 pytestmark = pytest.mark.slow
@@ -31,13 +30,7 @@ QUESTION = "Which company will supply 5G technology to Russia?"
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A corpus copy and a store folder shared by this module's commands."""
-    root = tmp_path_factory.mktemp("llm-backends")
-    shutil.copytree(SEEDS, root / "corpus")
-    return {"--corpus": str(root / "corpus"), "--store": str(root / "store")}
-
-
-def flags(seeded: dict[str, str]) -> list[str]:
-    return [x for kv in seeded.items() for x in kv]
+    return seeded_copy(tmp_path_factory, "llm-backends")
 
 
 @pytest.fixture(scope="module")
