@@ -269,8 +269,10 @@ def make_app(config: Config, service_factory: ServiceFactory | None = None,
 
 
 def _log_to_file() -> None:
-    """Nothing may print while the TUI runs: send log records to a file instead."""
+    """Nothing may print while the TUI runs: send log records to a file instead, with
+    any API key taken out (a library's error text may quote it)."""
     from assistant.config import user_home
+    from assistant.llm import RedactingFilter
 
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -284,9 +286,7 @@ def _log_to_file() -> None:
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    from assistant.llm import RedactingFilter
-
-    handler.addFilter(RedactingFilter())  # API keys never reach the log file
+    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
 
 
