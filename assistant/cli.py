@@ -260,6 +260,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_chat(_config(args), llm=_llm_spec(args))
 
 
+def _redact_logs() -> None:
+    """Every log handler drops registered API keys from its records (a filter on the
+    handler, not a logger, also sees the records of libraries' own loggers)."""
+    from assistant.llm import RedactingFilter
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("ASSISTANT_LOG", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
@@ -267,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
+    _redact_logs()  # after parsing: --help loads nothing of the model side
     handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval}.get(
         args.command or "chat", cmd_chat
     )

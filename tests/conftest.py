@@ -32,6 +32,13 @@ _ASSISTANT_ENV = (
     "ASSISTANT_EMBED_MODEL",
     "ASSISTANT_EMBED_TOKENIZER",
     "ASSISTANT_LOG",
+    "ASSISTANT_LLM",
+    "ASSISTANT_LLM_URL",
+    "ASSISTANT_LLM_KEY",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OLLAMA_HOST",
+    "OLLAMA_API_KEY",
 )
 
 
@@ -143,6 +150,19 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env.setdefault("PYTHONIOENCODING", "utf-8")
     env.update(extra)
     return env
+
+
+def seeded_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, str]:
+    """A fresh copy of the seed corpus and a store folder, as ``--corpus``/``--store``
+    (a module-scoped ``seeded`` fixture shares one between a module's commands)."""
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(SEEDS, root / "corpus")
+    return {"--corpus": str(root / "corpus"), "--store": str(root / "store")}
+
+
+def flags(seeded: dict[str, str]) -> list[str]:
+    """``seeded`` as command-line arguments."""
+    return [x for kv in seeded.items() for x in kv]
 
 
 @pytest.fixture
@@ -257,3 +277,25 @@ def call_with_timeout(fn: Callable[[], Any], seconds: float,
 @pytest.fixture
 def no_hang() -> Iterator[Callable[..., Any]]:
     yield call_with_timeout
+
+
+# -- language-model servers (see tests/llm_servers.py) -------------------------------
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real ``python -m llama_cpp.server`` with the bundled model, started once."""
+    from tests.llm_servers import LlamaCppServer, local_model
+
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with LlamaCppServer(local_model(), log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ollama_stand_in() -> Iterator[Any]:
+    """A stand-in Ollama server (no Ollama binary installs here) over the real model."""
+    from tests.llm_servers import OllamaStandIn, local_model
+
+    with OllamaStandIn(local_model()) as server:
+        yield server

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SEEDS, read_file_text
+from tests.conftest import flags, read_file_text, seeded_copy
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A corpus copy and a store folder shared by this module's commands."""
-    root = tmp_path_factory.mktemp("cli-ask")
-    shutil.copytree(SEEDS, root / "corpus")
-    return {"--corpus": str(root / "corpus"), "--store": str(root / "store")}
-
-
-def flags(seeded: dict[str, str]) -> list[str]:
-    return [x for kv in seeded.items() for x in kv]
+    return seeded_copy(tmp_path_factory, "cli-ask")
 
 
 def test_ask_json_prints_the_contract(run_cli: Any, seeded: dict[str, str]) -> None:
