@@ -115,8 +115,8 @@ class LlmSpec:
         return "local" if self.kind == "local" else f"{self.kind}:{self.model}"
 
     def where(self) -> str:
-        """Where the model is: its URL, or its file for the in-process ones."""
-        return self.url or self.model
+        """Where the model is: its URL (credentials in it masked), or its file."""
+        return _display_url(self.url) if self.url else self.model
 
     @classmethod
     def parse(cls, spec: str, url: str | None = None) -> LlmSpec:
@@ -160,8 +160,28 @@ def resolve(spec: str | None, url: str | None = None) -> LlmSpec | None:
 
 
 def _with_scheme(url: str) -> str:
+    """``url`` with a scheme (Ollama's own OLLAMA_HOST form has none); a password or a
+    query string in it is registered as a secret, so no message or log repeats it."""
+    from urllib.parse import urlsplit
+
     url = url.strip()
-    return url if "://" in url else f"http://{url}"
+    url = url if "://" in url else f"http://{url}"
+    parts = urlsplit(url)
+    for value in (parts.password, parts.query):
+        if value:
+            Secret(value)
+    return url
+
+
+def _display_url(url: str) -> str:
+    """``url`` for messages: user, password and query string masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
 
 
 def local_model_path() -> Path:

@@ -113,3 +113,12 @@ def test_an_altered_model_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
     copy.unlink()
     with pytest.raises(LlmConfigError, match="missing"):
         llm.local_model_path()
+
+
+def test_credentials_in_a_url_are_masked_wherever_it_is_named() -> None:
+    spec = LlmSpec.parse("openai:m", "https://bob:pw-planted-93f1@llm.example/v1?key=qk-planted-77")
+    assert spec.url.startswith("https://bob:pw-planted-93f1@")  # still used to connect
+    shown = spec.where()
+    assert shown == "https://***@llm.example/v1?***"
+    assert "pw-planted-93f1" not in redact(f"connect to {spec.url} failed")
+    assert "qk-planted-77" not in redact(f"GET {spec.url}")
