@@ -17,6 +17,8 @@ from index.lexical import ChunkRow, LexicalIndex
 
 HUAWEI = ("Huawei will become the supplier of 5G technology to Russia through its partnership "
           "with Russia’s biggest mobile operator, MTS.")
+# What a model writes: HUAWEI's claim in other words (the weights refit for item 9).
+PARAPHRASE = "Russia's largest mobile operator MTS is teaming up with Huawei for its 5G network."
 VOSTOK = ("Their cooperation builds on military exercises like last September’s Vostok 2018 "
           "that involved Russian and Chinese troops")
 
@@ -77,10 +79,12 @@ def test_the_same_sentence_with_a_fact_changed_is_not(checker: CitationChecker,
 def test_a_sentence_citing_an_unrelated_seed_passage_is_not(
     checker: CitationChecker, chunks: dict[str, list[str]]
 ) -> None:
-    # Same subject (Russia and China) in all three seeds, but not this claim.
-    for other in chunks["000"] + chunks["001"]:
-        [check] = checker.check(f"{HUAWEI} [1]", cite(other)).checks
-        assert not check.supported, other
+    # Same subject (Russia and China) in all three seeds, but not this claim, quoted
+    # or in other words.
+    for sentence in (HUAWEI, PARAPHRASE):
+        for other in chunks["000"] + chunks["001"]:
+            [check] = checker.check(f"{sentence} [1]", cite(other)).checks
+            assert not check.supported, other
     plain = "They have also pointed to the very different Russian and Chinese civilisations."
     unrelated = chunks["000"][-1]
     [check] = checker.check(f"{plain} [1]", cite(unrelated)).checks
@@ -134,3 +138,22 @@ def test_a_check_has_the_shape_of_ask_json_checks(checker: CitationChecker,
     assert list(out) == ["text", "citations", "supported", "score", "attributed"]
     assert out["attributed"] is False
     assert out["citations"] == [1] and isinstance(out["score"], float)
+
+
+def test_meaning_counts_so_a_paraphrase_of_its_passage_is_supported(
+    checker: CitationChecker, chunks: dict[str, list[str]]
+) -> None:
+    from assistant.citecheck import WEIGHTS
+
+    assert WEIGHTS[1] > 0, "likeness of meaning must weigh for a sentence"
+    passage = passage_with(chunks, HUAWEI[:40])
+    [check] = checker.check(f"{PARAPHRASE} [1]", cite(passage)).checks
+    assert check.supported, check
+
+
+def test_an_unmarked_paraphrase_is_attributed_to_the_passage_that_backs_it(
+    checker: CitationChecker, chunks: dict[str, list[str]]
+) -> None:
+    passages = [chunks["000"][0], passage_with(chunks, HUAWEI[:40]), chunks["001"][0]]
+    [check] = checker.check(PARAPHRASE, cite(*passages), attribute=True).checks
+    assert (check.supported, check.attributed, check.citations) == (True, True, (2,)), check
