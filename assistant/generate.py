@@ -66,6 +66,8 @@ CONDENSE_EXAMPLE = (
     ("user", "Earlier question: Who founded the Acme company?\nFollow-up: When did he retire?"),
     ("assistant", "When did the founder of the Acme company retire?"),
 )
+# How many of the extractive ranking's best sentences a written answer's facts must be in.
+LEADING_SENTENCES = 3
 _TAG = re.compile(r"</?\s*passage", re.IGNORECASE)
 MAX_CONDENSED_CHARS = 400
 
@@ -127,6 +129,7 @@ class GenerativeAnswerer:
                     for n, p in enumerate(shown, 1)]
         checked = self.checker.check(text, numbered, attribute=True)
         checks = refuse_instructions(checked.checks, [p.text for p in passages])
+        checks = off_the_answer(checks, question, self._leading(question, retrieval, context))
         kept = [c for c in checks if c.supported]
         if not kept:
             why = ("cites no passage" if not any(c.citations for c in checks)
@@ -147,6 +150,11 @@ class GenerativeAnswerer:
             timings_ms=timings,
             note=_dropped_note(checks),
         )
+
+    def _leading(self, question: str, retrieval: Retrieval, context: str) -> list[str]:
+        """The sentences the extractive ranking rates likeliest to answer (best first)."""
+        _view, _weights, scored = self.extractive.rank(question, retrieval, context)
+        return [x.text for x in scored[:LEADING_SENTENCES]]
 
     def condense(self, question: str, history: Sequence[str]) -> str:
         """The follow-up ``question`` as a standalone question, or ``question`` itself when
@@ -242,6 +250,26 @@ _INSTRUCTION = re.compile(
     r"|act\s+as|you\s+must|you\s+are\s+now)\b"  # an imperative opening the sentence
     r"|\b(?:previous|prior|above|earlier)\s+instructions\b|\bsystem\s+prompt\b",
     re.IGNORECASE)
+
+
+def off_the_answer(checks: Sequence[SentenceCheck], question: str,
+                   leading: Sequence[str]) -> tuple[SentenceCheck, ...]:
+    """``checks`` with a backed sentence marked unsupported when it names a name, number or
+    date that neither the question nor the sentences likeliest to answer it hold.
+
+    The citation check asks whether a passage backs a sentence, not whether the sentence
+    answers: a small model restates the question with another name from the same passage
+    ("the operator is Alibaba" where the passage pairs the operator with Huawei, MTS) and
+    every word is backed. What a written answer asserts beyond the question must agree with
+    where the evidence for an answer is.
+    """
+    from assistant.citecheck import missing_facts
+
+    texts = [question, *leading]
+    return tuple(
+        replace(c, supported=False) if c.supported and missing_facts(c.text, texts) else c
+        for c in checks
+    )
 
 
 def refuse_instructions(checks: Sequence[SentenceCheck],

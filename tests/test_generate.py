@@ -211,3 +211,17 @@ def test_an_unusable_rewrite_leaves_the_follow_up_as_asked() -> None:
     assert not ok("")
     assert not usable_rewrite("Which operator?", follow, history, "Which operator?\nMTS")
     assert usable_rewrite("Why did Putin and Xi sign it?", "Why?", history, "x")
+
+
+def test_a_backed_sentence_naming_what_the_evidence_does_not_point_to_is_dropped() -> None:
+    from assistant.generate import off_the_answer
+    from assistant.models import SentenceCheck
+
+    leading = ["Huawei will become the supplier of 5G technology to Russia through its "
+               "partnership with Russia's biggest mobile operator, MTS."]
+    question = "Which operator is Huawei partnering with?"
+    right = SentenceCheck("Huawei is partnering with MTS.", (1,), True, 0.9)
+    wrong = SentenceCheck("The operator Huawei is partnering with is Alibaba.", (1,), True, 0.9)
+    plain = SentenceCheck("It is the biggest mobile operator.", (1,), True, 0.9)
+    out = off_the_answer([right, wrong, plain], question, leading)
+    assert [c.supported for c in out] == [True, False, True]
