@@ -145,12 +145,14 @@ def seed_questions(path: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-def squad_sample(squad: Path, sample: str, n: int) -> list[dict[str, Any]]:
-    """The tune or report sample: disjoint slices of one shuffle of the held-out pool."""
+def squad_sample(squad: Path, sample: str, n: int, skip: int = 0) -> list[dict[str, Any]]:
+    """The tune or report sample: disjoint slices of one shuffle of the held-out pool
+    (``skip``: leave out its first questions, e.g. ones already looked at)."""
     pool = heldout_questions(squad)
     random.Random(POOL_SEED).shuffle(pool)
-    start = 0 if sample == "tune" else POOL
-    return pool[start:start + min(n, POOL)]
+    start = (0 if sample == "tune" else POOL) + skip
+    end = (0 if sample == "tune" else POOL) + POOL
+    return pool[start:min(start + n, end)]
 
 
 def grade_seed(ans: Answer, q: dict[str, Any]) -> tuple[bool | None, bool]:
@@ -198,6 +200,8 @@ def main() -> None:
                     help="folder with seeds-dev.jsonl and seeds-paraphrase-dev.jsonl")
     ap.add_argument("--sample", choices=("tune", "report"), default="report")
     ap.add_argument("--n", type=int, default=120, help=f"SQuAD questions (at most {POOL})")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the sample's first SKIP SQuAD questions (already looked at)")
     ap.add_argument("--limit", type=int, help="at most this many questions per set")
     ap.add_argument("--sets", default="seeds,seeds-paraphrase,squad")
     ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "llm_qa")
@@ -216,11 +220,13 @@ def main() -> None:
     if "squad" in sets:
         corpus = args.workdir / "squad-corpus"
         write_articles(args.squad / "dev-v1.1.json", corpus)
-        plans.append(("squad", corpus, squad_sample(args.squad, args.sample, args.n),
-                      grade_squad))
+        squad_qs = squad_sample(args.squad, args.sample, args.n, args.skip)
+        plans.append(("squad", corpus, squad_qs, grade_squad))
     if args.limit:
         plans = [(n, c, qs[: args.limit], g) for n, c, qs, g in plans]
 
+    first = (0 if args.sample == "tune" else POOL) + args.skip
+    squad_qs = next((qs for n, _c, qs, _g in plans if n == "squad"), [])
     spec = LlmSpec.parse("local")
     results: dict[str, Any] = {}
     log: list[dict[str, Any]] = []
@@ -244,10 +250,9 @@ def main() -> None:
     out = args.out or HERE / "results" / f"llm_qa_{args.sample}.json"
     write_results(out, {
         "command": f"python benchmarks/llm_qa.py --squad ../shared/benchmarks/squad "
-                   f"--sample {args.sample} --n {args.n}"
+                   f"--sample {args.sample} --n {args.n} --skip {args.skip} --sets {args.sets}"
                    + (f" --limit {args.limit}" if args.limit else ""),
-        "squad_sample": f"{args.sample}: questions {0 if args.sample == 'tune' else POOL}.."
-                        f"{(0 if args.sample == 'tune' else POOL) + min(args.n, POOL)} of the "
+        "squad_sample": f"{args.sample}: questions {first}..{first + len(squad_qs)} of the "
                         f"held-out pool shuffled with seed {POOL_SEED}",
         "model": model_info(), "k": Config.resolve().k,
         "load_average_start": round(load, 2), "minutes": round(minutes, 1),

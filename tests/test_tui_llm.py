@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,28 @@ def opened(tmp_path_factory: pytest.TempPathFactory, embedder: Any
 
 
 class Recording(SharedService):
-    """The real service; remembers how each ask ended (an answer or an exception)."""
+    """The real service; remembers how each ask ended (an answer or an exception).
+
+    Each streamed piece reaches the chat ``DELTA_DELAY`` later, as from a slower model:
+    on a quiet machine (or a second time, its prompt cached by llama.cpp) SmolLM2 writes
+    a short answer in a fraction of a second, before a test could see it streaming or
+    press Esc while it writes.
+    """
+
+    DELTA_DELAY = 0.05
 
     def __init__(self, service: Any) -> None:
         super().__init__(service)
         self.outcomes: list[Answer | BaseException] = []
 
     def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
+        chat_delta = kwargs.get("on_delta")
+        if chat_delta is not None:
+            def slowed(delta: str) -> None:
+                time.sleep(self.DELTA_DELAY)
+                chat_delta(delta)
+
+            kwargs["on_delta"] = slowed
         try:
             answer = super().ask(question, history, **kwargs)
         except BaseException as exc:
