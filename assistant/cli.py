@@ -30,24 +30,37 @@ ASSISTANT_LLM, ASSISTANT_LLM_URL, ASSISTANT_LLM_KEY (or OPENAI_API_KEY), OLLAMA_
 """
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", metavar="DIR", help="folder of .txt/.md documents (default: seeds/)")
-    p.add_argument("--store", metavar="DIR", help="where the index lives (default: per-user data)")
-    p.add_argument("--chroma-url", metavar="URL", help="use a Chroma server, e.g. http://host:8000")
+def _defaults(sub: bool, value: object = None) -> dict[str, object]:
+    """A subcommand's copy of a shared option must not reset what was given before the
+    subcommand (``assistant --corpus X ask ...``): argparse applies the subparser's
+    defaults last, so there they are left unset."""
+    return {"default": argparse.SUPPRESS if sub else value}
+
+
+def _common(p: argparse.ArgumentParser, sub: bool = False) -> None:
+    p.add_argument("--corpus", metavar="DIR", help="folder of .txt/.md documents (default: seeds/)",
+                   **_defaults(sub))
+    p.add_argument("--store", metavar="DIR", help="where the index lives (default: per-user data)",
+                   **_defaults(sub))
+    p.add_argument("--chroma-url", metavar="URL", help="use a Chroma server, e.g. http://host:8000",
+                   **_defaults(sub))
     p.add_argument("--collection", metavar="NAME",
                    help="Chroma collection (default: the corpus folder name + a hash of the "
-                   "model and chunking; clients of one server share it by name)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait this long for another process that is writing the index")
+                   "model and chunking; clients of one server share it by name)",
+                   **_defaults(sub))
+    p.add_argument("--wait", type=float, metavar="SECONDS",
+                   help="wait this long for another process that is writing the index",
+                   **_defaults(sub, 0.0))
 
 
-def _llm_options(p: argparse.ArgumentParser) -> None:
+def _llm_options(p: argparse.ArgumentParser, sub: bool = False) -> None:
     p.add_argument("--llm", metavar="SPEC",
                    help="a language model writes the answers, its citations checked: local, "
-                   "llamacpp:PATH.gguf, ollama:MODEL or openai:MODEL (default: extractive)")
+                   "llamacpp:PATH.gguf, ollama:MODEL or openai:MODEL (default: extractive)",
+                   **_defaults(sub))
     p.add_argument("--llm-url", metavar="URL",
                    help="the model server's base URL (openai: e.g. http://host:8080/v1; "
-                   "ollama: instead of OLLAMA_HOST)")
+                   "ollama: instead of OLLAMA_HOST)", **_defaults(sub))
 
 
 def _positive(value: str) -> int:
@@ -69,34 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
     _common(parser)
+    _llm_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("chat", help="open the chat (the default)")
-    _common(p)
-    _llm_options(p)
+    _common(p, sub=True)
+    _llm_options(p, sub=True)
 
     p = sub.add_parser("index", help="build or refresh the index of the corpus")
-    _common(p)
+    _common(p, sub=True)
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.add_argument("--rebuild", action="store_true", help="discard the index and build it anew")
 
     p = sub.add_parser("ask", help="answer one question")
-    _common(p)
+    _common(p, sub=True)
     p.add_argument("question", help="the question (quote it)")
     p.add_argument("--history", action="append", default=[], metavar="QUESTION",
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("--k", type=_positive, default=DEFAULT_K, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    _llm_options(p)
+    _llm_options(p, sub=True)
 
     p = sub.add_parser("eval", help="answer a JSONL file of questions; score them if gold is given")
-    _common(p)
+    _common(p, sub=True)
     p.add_argument("file", type=Path, help="JSONL: {id, question, history?, answers?}")
     p.add_argument("--out", type=Path, metavar="RESULTS.jsonl", help="write one answer per line")
     p.add_argument("--k", type=_positive, default=DEFAULT_K, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    _llm_options(p)
-    _llm_options(parser)
+    _llm_options(p, sub=True)
     return parser
 
 

@@ -122,3 +122,15 @@ def test_credentials_in_a_url_are_masked_wherever_it_is_named() -> None:
     assert shown == "https://***@llm.example/v1?***"
     assert "pw-planted-93f1" not in redact(f"connect to {spec.url} failed")
     assert "qk-planted-77" not in redact(f"GET {spec.url}")
+
+
+def test_options_before_the_subcommand_are_not_reset_by_it() -> None:
+    from assistant.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["--corpus", "X", "--llm", "local", "--wait", "2", "ask", "q"])
+    assert (args.corpus, args.llm, args.wait) == ("X", "local", 2.0)
+    args = parser.parse_args(["ask", "q", "--corpus", "Y", "--llm-url", "http://h/v1"])
+    assert (args.corpus, args.llm, args.llm_url, args.wait) == ("Y", None, "http://h/v1", 0.0)
+    args = parser.parse_args(["eval", "f.jsonl"])
+    assert (args.corpus, args.store, args.llm) == (None, None, None)
