@@ -129,7 +129,8 @@ class GenerativeAnswerer:
                     for n, p in enumerate(shown, 1)]
         checked = self.checker.check(text, numbered, attribute=True)
         checks = refuse_instructions(checked.checks, [p.text for p in passages])
-        checks = off_the_answer(checks, question, self._leading(question, retrieval, context))
+        checks = off_the_answer(checks, question, self._leading(question, retrieval, context),
+                                {c.n: c.text for c in numbered})
         kept = [c for c in checks if c.supported]
         if not kept:
             why = ("cites no passage" if not any(c.citations for c in checks)
@@ -252,24 +253,28 @@ _INSTRUCTION = re.compile(
     re.IGNORECASE)
 
 
-def off_the_answer(checks: Sequence[SentenceCheck], question: str,
-                   leading: Sequence[str]) -> tuple[SentenceCheck, ...]:
-    """``checks`` with a backed sentence marked unsupported when it names a name, number or
-    date that neither the question nor the sentences likeliest to answer it hold.
+def off_the_answer(checks: Sequence[SentenceCheck], question: str, leading: Sequence[str],
+                   cited: dict[int, str]) -> tuple[SentenceCheck, ...]:
+    """``checks`` with a backed sentence marked unsupported when it is not where the answer
+    is: none of the passages it cites (``cited``: number -> text) holds one of the sentences
+    the extractive ranking rates likeliest to answer (``leading``), or it names a name,
+    number or date that neither the question nor those sentences hold.
 
     The citation check asks whether a passage backs a sentence, not whether the sentence
-    answers: a small model restates the question with another name from the same passage
-    ("the operator is Alibaba" where the passage pairs the operator with Huawei, MTS) and
-    every word is backed. What a written answer asserts beyond the question must agree with
-    where the evidence for an answer is.
+    answers: a small model copies a sentence of a passage about something else, or restates
+    the question with another name from the same passage ("the operator is Alibaba" where
+    the passage pairs the operator with Huawei, MTS), and every word is backed.
     """
     from assistant.citecheck import missing_facts
 
     texts = [question, *leading]
-    return tuple(
-        replace(c, supported=False) if c.supported and missing_facts(c.text, texts) else c
-        for c in checks
-    )
+
+    def on_point(c: SentenceCheck) -> bool:
+        near = any(lead in cited.get(n, "") for n in c.citations for lead in leading)
+        return near and not missing_facts(c.text, texts)
+
+    return tuple(replace(c, supported=False) if c.supported and not on_point(c) else c
+                 for c in checks)
 
 
 def refuse_instructions(checks: Sequence[SentenceCheck],

@@ -213,7 +213,7 @@ def test_an_unusable_rewrite_leaves_the_follow_up_as_asked() -> None:
     assert usable_rewrite("Why did Putin and Xi sign it?", "Why?", history, "x")
 
 
-def test_a_backed_sentence_naming_what_the_evidence_does_not_point_to_is_dropped() -> None:
+def test_a_backed_sentence_that_is_not_where_the_answer_is_is_dropped() -> None:
     from assistant.generate import off_the_answer
     from assistant.models import SentenceCheck
 
@@ -223,5 +223,7 @@ def test_a_backed_sentence_naming_what_the_evidence_does_not_point_to_is_dropped
     right = SentenceCheck("Huawei is partnering with MTS.", (1,), True, 0.9)
     wrong = SentenceCheck("The operator Huawei is partnering with is Alibaba.", (1,), True, 0.9)
     plain = SentenceCheck("It is the biggest mobile operator.", (1,), True, 0.9)
-    out = off_the_answer([right, wrong, plain], question, leading)
-    assert [c.supported for c in out] == [True, False, True]
+    elsewhere = SentenceCheck("Russia annexes territory on its periphery.", (2,), True, 0.9)
+    cited = {1: "Tele2 talks to Ericsson. " + leading[0], 2: elsewhere.text}
+    out = off_the_answer([right, wrong, plain, elsewhere], question, leading, cited)
+    assert [c.supported for c in out] == [True, False, True, False]
