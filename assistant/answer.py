@@ -43,6 +43,9 @@ from index.chunk import sentences
 from index.lexical import LexicalIndex
 
 MAX_QUESTION_CHARS = 2000
+# How many of the ranking's best sentences an answer hands on as where the answer is
+# (Drafted.leading): a written answer's facts must be in them (assistant.generate).
+LEADING_SENTENCES = 3
 MAX_SENTENCES = 3
 SENTENCE_POOL = 5  # passages whose sentences compete for the answer
 # A further sentence joins the first only when the ranking model gives it at least
@@ -139,9 +142,10 @@ class ExtractiveAnswerer:
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
+        leading = tuple(x.text for x in scored[:LEADING_SENTENCES])
         if best is None or answer_probability(evidence) < 0.5:
-            return Drafted(NO_ANSWER, True, [], passages, evidence, conf, text)
-        return Drafted(text, False, citations, passages, evidence, conf, text)
+            return Drafted(NO_ANSWER, True, [], passages, evidence, conf, text, leading=leading)
+        return Drafted(text, False, citations, passages, evidence, conf, text, leading=leading)
 
     def rank(
         self, question: str, retrieval: Retrieval, context: str = ""

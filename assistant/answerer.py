@@ -35,6 +35,9 @@ class Drafted:
     checks: tuple[SentenceCheck, ...] = ()  # each written sentence's citation check
     timings_ms: dict[str, float] = field(default_factory=dict)  # first_token, generate
     note: str = ""  # what the reader should know about how it was written
+    # The sentences the extractive ranking rates likeliest to answer, best first: where
+    # the answer is, which a written answer must agree with (assistant.generate).
+    leading: tuple[str, ...] = ()
 
 
 class Answerer(Protocol):

@@ -66,8 +66,6 @@ CONDENSE_EXAMPLE = (
     ("user", "Earlier question: Who founded the Acme company?\nFollow-up: When did he retire?"),
     ("assistant", "When did the founder of the Acme company retire?"),
 )
-# How many of the extractive ranking's best sentences a written answer's facts must be in.
-LEADING_SENTENCES = 3
 _TAG = re.compile(r"</?\s*passage", re.IGNORECASE)
 MAX_CONDENSED_CHARS = 400
 
@@ -122,15 +120,14 @@ class GenerativeAnswerer:
                    "generate": (time.perf_counter() - t0) * 1000}
         timings = {k: v for k, v in timings.items() if v is not None}
         if _says_not_found(text):
-            return replace(base, generator=self.name, fallback=True, timings_ms=timings,
+            return replace(base, fallback=True, timings_ms=timings,
                            note="The model found no answer in the passages; "
                            "showing the extractive answer.")
         numbered = [Citation(n, p.source, p.start, p.end, p.text, p.score)
                     for n, p in enumerate(shown, 1)]
         checked = self.checker.check(text, numbered, attribute=True)
         checks = refuse_instructions(checked.checks, [p.text for p in passages])
-        checks = off_the_answer(checks, question, self._leading(question, retrieval, context),
-                                {c.n: c.text for c in numbered})
+        checks = off_the_answer(checks, question, base.leading, {c.n: c.text for c in numbered})
         kept = [c for c in checks if c.supported]
         if not kept:
             why = ("cites no passage" if not any(c.citations for c in checks)
@@ -138,24 +135,11 @@ class GenerativeAnswerer:
             return replace(base, fallback=True, checks=checks, timings_ms=timings,
                            note=f"The model's answer {why}; showing the extractive answer.")
         cited = sorted({n for c in kept for n in c.citations})
-        return Drafted(
-            text=compose(kept),
-            abstained=False,
-            citations=[numbered[n - 1] for n in cited],
-            passages=passages,
-            evidence=base.evidence,
-            confidence=base.confidence,
-            draft=text,
-            generator=self.name,
-            checks=checks,
-            timings_ms=timings,
-            note=_dropped_note(checks),
-        )
-
-    def _leading(self, question: str, retrieval: Retrieval, context: str) -> list[str]:
-        """The sentences the extractive ranking rates likeliest to answer (best first)."""
-        _view, _weights, scored = self.extractive.rank(question, retrieval, context)
-        return [x.text for x in scored[:LEADING_SENTENCES]]
+        # The evidence, confidence and passages stay the extractive answer's: the same
+        # retrieval, and what decided that the documents answer at all.
+        return replace(base, text=compose(kept), citations=[numbered[n - 1] for n in cited],
+                       draft=text, checks=checks, timings_ms=timings,
+                       note=_dropped_note(checks))
 
     def condense(self, question: str, history: Sequence[str]) -> str:
         """The follow-up ``question`` as a standalone question, or ``question`` itself when
