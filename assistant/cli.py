@@ -168,7 +168,7 @@ def format_answer(answer: Any) -> str:
     out = [printable(answer.text), ""]
     if answer.searched:
         out += [f"(searched: {printable(answer.searched)})", ""]
-    dropped = [c for c in answer.checks if not c.supported]
+    dropped = answer.left_out
     if dropped and not answer.fallback:
         out.append("Left out, not backed by the passages they cite:")
         out += [_wrap(f"- {printable(c.text)}") for c in dropped]
@@ -273,16 +273,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_chat(_config(args), llm=_llm_spec(args))
 
 
-def _redact_logs() -> None:
-    """Every log handler drops registered API keys from its records (a filter on the
-    handler, not a logger, also sees the records of libraries' own loggers)."""
-    from assistant.llm import RedactingFilter
-
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("ASSISTANT_LOG", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
@@ -290,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
-    _redact_logs()  # after parsing: --help loads nothing of the model side
+    from assistant.llm import redact_logs  # after parsing: --help loads no model code
+
+    redact_logs()
     handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval}.get(
         args.command or "chat", cmd_chat
     )

@@ -30,7 +30,7 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
         out += [_with_footnotes(answer.text.strip(), labels), ""]
         if answer.note:
             out += [f"_Note: {escape_markdown(answer.note)}_", ""]
-        left_out = [c for c in answer.checks if not c.supported]
+        left_out = answer.left_out
         if left_out:
             out += ["Left out, not backed by the passages they cite:", ""]
             out += [f"- ~~{escape_markdown(c.text.strip())}~~ "

@@ -101,6 +101,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def redact_logs() -> None:
+    """Every handler of the root logger drops registered keys from its records (a filter
+    on the handler, not a logger, also sees the records of libraries' own loggers); call
+    it again after adding a handler."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
 @dataclass(frozen=True)
 class LlmSpec:
     """Which model writes answers; ``name`` is what outputs call it (never the key)."""

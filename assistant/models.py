@@ -107,6 +107,11 @@ class Answer:
         return (not self.abstained and self.confidence is not None
                 and self.confidence < LOW_CONFIDENCE)
 
+    @property
+    def left_out(self) -> list[SentenceCheck]:
+        """The sentences a model wrote that their passages do not back (not in ``text``)."""
+        return [c for c in self.checks if not c.supported]
+
     def confidence_note(self) -> str:
         """How sure the answer is, in words a reader can act on ('' when unknown)."""
         if self.confidence is None or self.abstained:

@@ -354,7 +354,7 @@ def _log_to_file() -> None:
     """Nothing may print while the TUI runs: send log records to a file instead, with
     any API key taken out (a library's error text may quote it)."""
     from assistant.config import user_home
-    from assistant.llm import RedactingFilter
+    from assistant.llm import redact_logs
 
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -368,8 +368,8 @@ def _log_to_file() -> None:
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
+    redact_logs()
 
 
 def run_chat(config: Config, llm: LlmSpec | None = None) -> int:

@@ -90,11 +90,6 @@ def model_failed(answer: Answer) -> bool:
     return answer.fallback and "generate" not in answer.timings_ms
 
 
-def dropped(answer: Answer) -> list[SentenceCheck]:
-    """The sentences a model wrote that their passages do not back (left out of the text)."""
-    return [c for c in answer.checks if not c.supported]
-
-
 def cited_numbers(check: SentenceCheck) -> str:
     return "".join(f"[{n}]" for n in check.citations) or "no citation"
 
@@ -114,7 +109,7 @@ def answer_as_text(answer: Answer) -> str:
     lines.append(answer.text.strip())
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
-    for c in dropped(answer):
+    for c in answer.left_out:
         lines.append(f"Left out, not backed by the passages it cites: {c.text} "
                      f"({cited_numbers(c)})")
     if answer.confidence_note():

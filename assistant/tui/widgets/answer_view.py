@@ -17,7 +17,6 @@ from assistant.models import Answer
 from assistant.tui.messages import OpenSource
 from assistant.tui.render import (
     answer_markdown,
-    dropped,
     dropped_content,
     focus_of,
     plain,
@@ -50,8 +49,8 @@ class AnswerView(Vertical):
         if answer.note:
             yield Static(plain(answer.note),
                          classes="answer-note" + (" -fallback" if answer.fallback else ""))
-        if dropped(answer):
-            yield Static(dropped_content(dropped(answer)), classes="dropped")
+        if answer.left_out:
+            yield Static(dropped_content(answer.left_out), classes="dropped")
         if answer.confidence_note():
             yield Static(answer.confidence_note(),
                          classes="confidence" + (" -low" if answer.low_confidence else ""))
