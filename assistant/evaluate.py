@@ -57,7 +57,8 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (the nearest rank; 0.0 for none)."""
     if not values:
         return 0.0
     s = sorted(values)
@@ -157,8 +158,8 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
         "abstained_wrong": abstain_wrong,
         "citations_exact": exact,
         "citations_checked": total,
-        "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
-        "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
+        "latency_ms_p50": round(percentile(latencies, 0.5), 2),
+        "latency_ms_p95": round(percentile(latencies, 0.95), 2),
         "reliability": bands,
         "calibration_error": ece,
         **written.summary(getattr(svc, "generator", "extractive")),
@@ -190,7 +191,7 @@ class Written:
             "sentences_supported": self.supported,
             "sentences_attributed": self.attributed,
             "fallbacks": self.fallbacks,
-            "first_token_ms_p50": round(_percentile(ft, 0.5), 2) if ft else None,
+            "first_token_ms_p50": round(percentile(ft, 0.5), 2) if ft else None,
         }
 
 

@@ -47,7 +47,7 @@ from qa_harness import answer_words, contains, first_sentence, write_results  # 
 from squad_qa import heldout_questions, write_articles  # noqa: E402
 
 from assistant.config import Config  # noqa: E402
-from assistant.evaluate import matches  # noqa: E402
+from assistant.evaluate import Written, matches, percentile  # noqa: E402
 from assistant.models import Answer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
@@ -60,8 +60,7 @@ BUILD_FLAGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DG
 
 
 def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return round(s[min(len(s) - 1, round(q * (len(s) - 1)))], 1) if s else 0.0
+    return round(percentile(values, q), 1)
 
 
 @dataclass
@@ -75,20 +74,16 @@ class Tally:
     refuse_right: int = 0
     unanswerable: int = 0
     abstained: int = 0  # of the answerable questions
-    fallbacks: int = 0
-    written: int = 0  # sentences the model wrote (questions it answered)
-    kept: int = 0
-    attributed: int = 0
     words: list[int] = field(default_factory=list)
-    first_token: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
+    # What the model wrote, kept, attributed; fallbacks; first tokens (as `eval` counts).
+    model: Written = field(default_factory=Written)
 
     def add(self, ans: Answer, ok: bool | None, ok_first: bool) -> None:
         """``ok`` None: a question the documents do not answer (right = refused)."""
         self.n += 1
         self.total.append(ans.timings_ms["total"])
-        if "first_token" in ans.timings_ms:
-            self.first_token.append(ans.timings_ms["first_token"])
+        self.model.add(ans)
         if ok is None:
             self.unanswerable += 1
             self.refuse_right += ans.abstained
@@ -99,13 +94,10 @@ class Tally:
             self.first += ok_first and not ans.abstained
         if not ans.abstained:
             self.words.append(answer_words(ans.text))
-        self.fallbacks += ans.fallback
-        self.written += len(ans.checks)
-        self.kept += sum(c.supported for c in ans.checks)
-        self.attributed += sum(c.supported and c.attributed for c in ans.checks)
 
     def row(self) -> dict[str, Any]:
         a = max(self.answerable, 1)
+        m = self.model
         return {
             "n": self.n, "answerable": self.answerable,
             "answer_match": round(self.matched / a, 4),
@@ -113,12 +105,12 @@ class Tally:
             "abstained_answerable": round(self.abstained / a, 4),
             "refused_unanswerable": f"{self.refuse_right}/{self.unanswerable}",
             "answer_words_median": statistics.median(self.words) if self.words else 0,
-            "fallbacks": self.fallbacks,
-            "sentences_written": self.written,
-            "sentences_kept": round(self.kept / self.written, 4) if self.written else None,
-            "sentences_attributed": self.attributed,
-            "first_token_ms_p50": pct(self.first_token, 0.5),
-            "first_token_ms_p95": pct(self.first_token, 0.95),
+            "fallbacks": m.fallbacks,
+            "sentences_written": m.sentences,
+            "sentences_kept": round(m.supported / m.sentences, 4) if m.sentences else None,
+            "sentences_attributed": m.attributed,
+            "first_token_ms_p50": pct(m.first_token, 0.5),
+            "first_token_ms_p95": pct(m.first_token, 0.95),
             "total_ms_p50": pct(self.total, 0.5),
             "total_ms_p95": pct(self.total, 0.95),
         }
