@@ -315,7 +315,7 @@ class Assistant:
         except LlmUnavailable as exc:
             if not fallback_on_failure:
                 raise
-            drafted, t1 = self._draft(self._extractive, q, k, " ".join(earlier), None, None)
+            drafted, t1 = self._draft(self._extractive, q, k, context, None, None)
             drafted = replace(drafted, generator=self.generator, fallback=True,
                               note=f"{exc.message} Answered extractively.")
             searched = q
