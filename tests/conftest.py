@@ -299,3 +299,24 @@ def ollama_stand_in() -> Iterator[Any]:
 
     with OllamaStandIn(local_model()) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def seeds_index(tmp_path_factory: pytest.TempPathFactory, seed_files, embedder) -> Path:
+    """One index of the bundled seeds (read in place), for tests that start from a built index."""
+    from index.build import build_index
+
+    seeds = seed_files[0].parent
+    before = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in seeds.iterdir())
+    store = tmp_path_factory.mktemp("seeds-index") / "store"
+    summary = build_index(seeds, store, embedder)
+    assert summary.added == 3
+    after = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in seeds.iterdir())
+    assert after == before, "indexing must never write into the corpus folder"
+    return store
+
+
+@pytest.fixture
+def built_store(seeds_index: Path, tmp_path: Path) -> Path:
+    """A private copy of the seeds index (its corpus is the seeds folder)."""
+    return Path(shutil.copytree(seeds_index, tmp_path / "store-copy"))

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rare_text import list_article, rare_names
 
-from assistant.errors import CorpusError, StoreError
 from index.build import LEXICAL_FILE, build_index, chunk_id
 from index.chunk import ChunkParams, chunk_text
 from index.lexical import LexicalIndex
-from index.manifest import MANIFEST, WriterLock, load_manifest
+from index.manifest import MANIFEST, load_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -76,25 +72,6 @@ def assert_consistent(store: Path, corpus: Path, file_text,
     finally:
         lex.close()
     return set(manifest_ids)
-
-
-@pytest.fixture(scope="module")
-def seeds_index(tmp_path_factory: pytest.TempPathFactory, seed_files, embedder) -> Path:
-    """One index of the bundled seeds (read in place), for tests that start from a built index."""
-    seeds = seed_files[0].parent
-    before = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in seeds.iterdir())
-    store = tmp_path_factory.mktemp("seeds-index") / "store"
-    summary = build_index(seeds, store, embedder)
-    assert summary.added == 3
-    after = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in seeds.iterdir())
-    assert after == before, "indexing must never write into the corpus folder"
-    return store
-
-
-@pytest.fixture
-def built_store(seeds_index: Path, tmp_path: Path) -> Path:
-    """A private copy of the seeds index (its corpus is the seeds folder)."""
-    return Path(shutil.copytree(seeds_index, tmp_path / "store-copy"))
 
 
 def test_seeds_index_is_consistent(seeds_index: Path, seed_files, file_text) -> None:
@@ -315,58 +292,6 @@ def test_missing_vectors_are_repaired_and_strays_removed(
     assert_consistent(store, corpus, file_text)
 
 
-# -- the writer lock ----------------------------------------------------------------------
-
-
-def test_second_writer_while_locked_exits_3_naming_the_holder(
-    corpus: Path, store: Path, run_cli
-) -> None:
-    store.mkdir(parents=True)
-    lock = WriterLock(store).acquire()
-    try:
-        proc = run_cli("index", "--corpus", str(corpus), "--store", str(store))
-    finally:
-        lock.release()
-    assert proc.returncode == 3, proc.stderr
-    assert f"pid {os.getpid()}" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert proc.stdout == ""
-    assert not (store / MANIFEST).exists(), "the locked-out run must not write anything"
-    WriterLock(store).acquire().release()  # released, and not left stale by the failed run
-
-
-def test_lock_is_exclusive_within_a_process_too(corpus: Path, store: Path, embedder) -> None:
-    from assistant.errors import StoreLocked
-
-    store.mkdir(parents=True)
-    with WriterLock(store).acquire():
-        with pytest.raises(StoreLocked) as info:
-            build_index(corpus, store, embedder)
-    assert f"pid {os.getpid()}" in info.value.message
-    assert info.value.exit_code == 3
-
-
-# -- a damaged or foreign manifest ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "content",
-    [b"{not json", b"", b"[]", b'{"format": 1}', b"\xff\xfe\x00garbage", b"null",
-     b'{"format": "one", "model_id": "m", "chunking": {}, "collection": "c", "documents": {}}'],
-    ids=["truncated", "empty", "list", "missing-keys", "binary", "null", "bad-format"],
-)
-def test_corrupt_manifest_is_a_store_error_with_a_rebuild_hint(
-    built_store: Path, seed_files, embedder, content: bytes
-) -> None:
-    store = built_store
-    (store / MANIFEST).write_bytes(content)
-    with pytest.raises(StoreError) as info:
-        build_index(seed_files[0].parent, store, embedder)
-    assert "--rebuild" in (info.value.hint or "")
-    assert MANIFEST in info.value.message
-    assert info.value.exit_code == 4
-
-
 def test_rebuild_recovers_from_a_corrupt_manifest(
     corpus: Path, store: Path, counting_embedder, file_text, chroma_on_disk
 ) -> None:
@@ -390,52 +315,3 @@ def test_rebuild_recovers_from_a_corrupt_manifest(
     assert set(on_disk[manifest.collection]["ids"]) == ids
     assert len(counting_embedder.texts) == first.chunks, "a rebuild embeds everything anew"
     assert_consistent(store, corpus, file_text)
-
-
-def test_manifest_from_a_newer_version_is_refused(
-    built_store: Path, seed_files, embedder
-) -> None:
-    store = built_store
-    data = json.loads((store / MANIFEST).read_text())
-    data["format"] = 99
-    (store / MANIFEST).write_text(json.dumps(data))
-    with pytest.raises(StoreError) as info:
-        build_index(seed_files[0].parent, store, embedder)
-    assert "newer version" in info.value.message
-    assert "99" in info.value.message
-    assert (store / MANIFEST).read_text() == json.dumps(data), "left untouched"
-
-
-# -- the corpus ---------------------------------------------------------------------------------
-
-
-def test_corpus_without_readable_files_is_a_corpus_error(tmp_path: Path, store: Path,
-                                                         embedder) -> None:
-    root = tmp_path / "junk"
-    root.mkdir()
-    (root / "a.pdf").write_bytes(b"%PDF")
-    (root / "b.txt").write_bytes(b"")
-    with pytest.raises(CorpusError) as info:
-        build_index(root, store, embedder)
-    assert str(root.resolve()) in info.value.message
-
-
-def test_missing_corpus_is_a_corpus_error(tmp_path: Path, store: Path, embedder) -> None:
-    with pytest.raises(CorpusError) as info:
-        build_index(tmp_path / "absent", store, embedder)
-    assert str(tmp_path / "absent") in info.value.message
-    assert not store.exists()
-
-
-def test_file_with_non_utf8_name_does_not_break_the_build(
-    corpus: Path, store: Path, embedder, file_text
-) -> None:
-    try:
-        with open(os.path.join(os.fsencode(corpus), b"caf\xe9.txt"), "wb") as fh:
-            fh.write(b"A note saved by an old Latin-1 system. Its name is not UTF-8.\n")
-    except OSError:
-        pytest.skip("this filesystem refuses file names that are not UTF-8")
-    summary = build_index(corpus, store, embedder)
-    assert summary.added == 3
-    assert len(summary.skipped) == 1
-    json.dumps([list(s) for s in summary.skipped])  # printable and JSON-safe
