@@ -15,9 +15,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from chroma_server import ChromaServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = PROJECT_ROOT / "seeds"
@@ -320,3 +323,40 @@ def seeds_index(tmp_path_factory: pytest.TempPathFactory, seed_files, embedder) 
 def built_store(seeds_index: Path, tmp_path: Path) -> Path:
     """A private copy of the seeds index (its corpus is the seeds folder)."""
     return Path(shutil.copytree(seeds_index, tmp_path / "store-copy"))
+
+
+# -- a real chroma run (tests/chroma_server.py) ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chroma_exe() -> str:
+    from chroma_server import chroma_executable
+
+    exe = chroma_executable()
+    if exe is None:
+        pytest.skip(f"no 'chroma' executable next to {sys.executable} or on PATH "
+                    "(it comes with the chromadb package)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def server(chroma_exe: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    from chroma_server import ChromaServer
+
+    srv = ChromaServer(chroma_exe, tmp_path_factory.mktemp("chroma-server") / "db").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def own_server(chroma_exe: str, tmp_path: Path) -> Iterator[ChromaServer]:
+    """A server this test may kill and restart."""
+    from chroma_server import ChromaServer
+
+    srv = ChromaServer(chroma_exe, tmp_path / "chroma-db")
+    try:
+        yield srv
+    finally:
+        srv.stop()
