@@ -23,30 +23,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from beir_metrics import (  # noqa: E402
+    Qrels,
+    distinct_docs,
+    paired_gain,
+    per_query_ndcg,
+    score_run,
+)
+from fusion_variants import (  # noqa: E402
+    Ranked,
+    Variant,
+    fuse,
+    variant_grid,
+    variant_of,
+)
+from scifact_report import PUBLISHED, TARGET, as_table, dump, print_tables, rounded  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO / "benchmarks" / "scratch" / "scifact"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "scifact_retrieval.json"
-PUBLISHED = {"BM25 (BEIR paper)": 0.665, "all-MiniLM-L6-v2": 0.645, "bge-small-en-v1.5": 0.713}
-TARGET = 0.69
 PRODUCT_K = 6  # assistant.config.DEFAULT_K: the app retrieves with depth max(3k, 20) = 20
 LATENCY_SAMPLE = 60  # queries timed per depth when costing the variants
-
-Ranked = list[tuple[str, float]]  # (chunk id, raw score), best first
-Qrels = dict[str, dict[str, int]]
 
 
 # ---------------------------------------------------------------- data
@@ -93,168 +104,6 @@ def write_corpus(corpus: dict[str, dict[str, str]], folder: Path) -> int:
         if stale.stem not in corpus:
             stale.unlink()
     return written
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def distinct_docs(chunk_ids: Iterable[str], doc_of: dict[str, str]) -> list[str]:
-    """Documents in order of their best-ranked chunk (first occurrence)."""
-    return list(dict.fromkeys(doc_of[c] for c in chunk_ids if c in doc_of))
-
-
-def ndcg(ranked: Sequence[str], rels: dict[str, int], n: int = 10) -> float:
-    """Linear gain rel / log2(rank + 1), as trec_eval's ndcg_cut that BEIR reports."""
-    dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:n]))
-    ideal = sorted(rels.values(), reverse=True)[:n]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
-
-
-def mrr(ranked: Sequence[str], rels: dict[str, int], n: int = 10) -> float:
-    return next((1.0 / (i + 1) for i, d in enumerate(ranked[:n]) if rels.get(d, 0) > 0), 0.0)
-
-
-def recall(ranked: Sequence[str], rels: dict[str, int], n: int = 100) -> float:
-    return len(set(ranked[:n]) & set(rels)) / len(rels) if rels else 0.0
-
-
-def per_query_ndcg(run: dict[str, list[str]], qrels: Qrels) -> dict[str, float]:
-    return {q: ndcg(run.get(q, []), rels) for q, rels in qrels.items()}
-
-
-def paired_gain(new: dict[str, float], old: dict[str, float], rounds: int = 2000) -> dict[str, Any]:
-    """Mean per-query difference with a bootstrap 95% interval: is a gain more than noise?"""
-    qids = sorted(old)
-    diffs = [new[q] - old[q] for q in qids]
-    rng = random.Random(0)
-    means = sorted(
-        statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(rounds)
-    )
-    return {
-        "mean_diff": round(statistics.fmean(diffs), 4),
-        "ci95": [round(means[int(0.025 * rounds)], 4), round(means[int(0.975 * rounds)], 4)],
-        "better/same/worse": [sum(d > 1e-9 for d in diffs), sum(abs(d) <= 1e-9 for d in diffs),
-                              sum(d < -1e-9 for d in diffs)],
-    }
-
-
-def score_run(run: dict[str, list[str]], qrels: Qrels) -> dict[str, float]:
-    """Mean metrics over the judged queries (a query with no results scores 0)."""
-    qids = sorted(qrels)
-    return {
-        "ndcg@10": statistics.fmean(ndcg(run.get(q, []), qrels[q]) for q in qids),
-        "recall@100": statistics.fmean(recall(run.get(q, []), qrels[q]) for q in qids),
-        "mrr@10": statistics.fmean(mrr(run.get(q, []), qrels[q]) for q in qids),
-        "docs_per_query": statistics.fmean(len(run.get(q, [])[:100]) for q in qids),
-    }
-
-
-# ---------------------------------------------------------------- fusion variants
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One way to fuse the dense and BM25 lists of a query.
-
-    ``method``: "rrf" (reciprocal rank, constant ``c``), "sum" (cosine + BM25 / best
-    BM25, the product's score fusion) or "minmax" (each list's scores scaled to
-    [0, 1]). ``level``: fuse chunks, then rank documents by their best chunk, or
-    collapse each list to documents (best chunk) first and fuse documents.
-    """
-
-    method: str
-    level: str
-    depth: int  # how many chunks each side contributes
-    w_dense: float = 1.0
-    w_bm25: float = 1.0
-    c: int = 60
-
-    def name(self) -> str:
-        rrf = f" c={self.c}" if self.method == "rrf" else ""
-        return (f"{self.method}-{self.level}{rrf} w={self.w_dense:g}:{self.w_bm25:g}"
-                f" d={self.depth}")
-
-
-def _rrf(keys: Sequence[str]) -> Callable[[int], dict[str, float]]:
-    """Reciprocal-rank scores of ``keys`` for a given constant."""
-    return lambda c: {key: 1.0 / (c + rank) for rank, key in enumerate(keys, start=1)}
-
-
-def _normalised(hits: Ranked, method: str, dense: bool) -> dict[str, float]:
-    """Scores of one list as the fusion adds them; keys keep the list's order."""
-    if not hits:
-        return {}
-    if method == "sum":
-        if dense:
-            return dict(hits)  # cosine as is
-        top = hits[0][1] or 1.0
-        return {cid: s / top for cid, s in hits}
-    lo, hi = min(s for _, s in hits), max(s for _, s in hits)
-    span = hi - lo or 1.0
-    return {cid: (s - lo) / span for cid, s in hits}
-
-
-def _by_doc(scores: dict[str, float], doc_of: dict[str, str]) -> dict[str, float]:
-    """Each document's best chunk score (first occurrence wins a tie)."""
-    best: dict[str, float] = {}
-    for cid, s in scores.items():
-        d = doc_of.get(cid)
-        if d is not None and s > best.get(d, -math.inf):
-            best[d] = s
-    return best
-
-
-def fuse(
-    v: Variant,
-    dense: Ranked,
-    bm25: Ranked,
-    doc_of: dict[str, str],
-    order: dict[str, tuple[str, int]],
-) -> list[str]:
-    """Ranked doc ids for one query under variant ``v`` (100 at most)."""
-    dense, bm25 = dense[: v.depth], bm25[: v.depth]
-    sides: list[tuple[float, dict[str, float]]] = []
-    for weight, hits, is_dense in ((v.w_dense, dense, True), (v.w_bm25, bm25, False)):
-        if v.method == "rrf":
-            keys = [c for c, _ in hits]
-            scores = _rrf(keys if v.level == "chunk" else distinct_docs(keys, doc_of))(v.c)
-        else:
-            scores = _normalised(hits, v.method, is_dense)
-            if v.level == "doc":
-                scores = _by_doc(scores, doc_of)
-        sides.append((weight, scores))
-    fused: dict[str, float] = {}
-    for weight, scores in sides:
-        for key, s in scores.items():
-            fused[key] = fused.get(key, 0.0) + weight * s
-    if v.level == "chunk":
-        # The product's tie-break: source, then offset.
-        chunks = sorted(fused, key=lambda c: (-fused[c], *order.get(c, ("", 0))))
-        return distinct_docs(chunks, doc_of)[:100]
-    return sorted(fused, key=lambda d: (-fused[d], d))[:100]
-
-
-WEIGHTS = ((1.0, 1.0), (1.5, 1.0), (1.0, 1.5), (2.0, 1.0), (1.0, 2.0))
-
-
-def variant_grid(depths: Sequence[int]) -> list[Variant]:
-    """Every variant scored: small enough to run all on both splits in a few minutes."""
-    grid = [
-        Variant("rrf", level, depth, wd, wb, c)
-        for level in ("chunk", "doc")
-        for depth in depths
-        for c in (5, 10, 30, 60)
-        for wd, wb in WEIGHTS
-    ]
-    grid += [
-        Variant(method, level, depth, wd, wb)
-        for method in ("sum", "minmax")
-        for level in ("chunk", "doc")
-        for depth in depths
-        for wd, wb in WEIGHTS
-    ]
-    return grid
 
 
 # ---------------------------------------------------------------- running
@@ -409,13 +258,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": embedder.model_id,
         "chunking": manifest.chunking,
         "product_default_fusion": default,
-        "modes": _rounded(results),
+        "modes": rounded(results),
         "published_ndcg@10": PUBLISHED,
         "target_hybrid_ndcg@10": TARGET,
         "product_replica_check": analysis["replicas"],
         "best_variant": analysis["best"],
         "best_by_depth": analysis["by_depth"],
-        "variants": _as_table(analysis["variants"]),
+        "variants": as_table(analysis["variants"]),
         "environment": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -424,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(_dump(report))
+    args.out.write_text(dump(report))
     print_tables(results, index_info, analysis)
     print(f"\nwrote {args.out}")
     return 0
@@ -480,7 +329,7 @@ def run_variants(
             "mode": mode,
             "variant": v.name(),
             **asdict(v),
-            "test": _rounded(score_run(replay, test)),
+            "test": rounded(score_run(replay, test)),
             "same_top10_docs": f"{same}/{len(test)}",
         })
 
@@ -491,7 +340,7 @@ def run_variants(
             "name": v.name(),
             **asdict(v),
             "tune_ndcg@10": round(score_run(run_of(v, tune), tune)["ndcg@10"], 4),
-            "test": _rounded(score_run(run_of(v, test), test)),
+            "test": rounded(score_run(run_of(v, test), test)),
             "p50_ms_retrieval_at_depth": cost[v.depth],
         })
         if (i + 1) % 40 == 0:
@@ -502,7 +351,7 @@ def run_variants(
         mode, (base, run) = next(iter(product_runs.items()))
         best["test_vs_product"] = {
             "mode": mode,
-            **paired_gain(per_query_ndcg(run_of(_variant(best), test), test),
+            **paired_gain(per_query_ndcg(run_of(variant_of(best), test), test),
                           per_query_ndcg(run, test)),
         }
         # The app asks for a few passages (depth 20): what the best setting gains at
@@ -517,42 +366,13 @@ def run_variants(
                 "best": here["name"],
                 "best_tune_ndcg@10": here["tune_ndcg@10"],
                 "best_test_ndcg@10": here["test"]["ndcg@10"],
-                "test_gain": paired_gain(per_query_ndcg(run_of(_variant(here), test), test),
+                "test_gain": paired_gain(per_query_ndcg(run_of(variant_of(here), test), test),
                                          per_query_ndcg(run_of(ref, test), test)),
             })
     return {"variants": out, "best": best, "replicas": replicas, "by_depth": by_depth}
 
 
-def _variant(row: dict[str, Any]) -> Variant:
-    return Variant(**{f.name: row[f.name] for f in fields(Variant)})
-
-
 # ---------------------------------------------------------------- output
-
-
-def _rounded(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _rounded(v) for k, v in obj.items()}
-    return round(obj, 4) if isinstance(obj, float) else obj
-
-
-def _as_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Variants as columns + rows: the same figures at a quarter of the size."""
-    columns = ["name", "tune_ndcg@10", "test_ndcg@10", "test_recall@100", "test_mrr@10",
-               "p50_ms_retrieval_at_depth"]
-    return {
-        "columns": columns,
-        "rows": [[r["name"], r["tune_ndcg@10"], r["test"]["ndcg@10"], r["test"]["recall@100"],
-                  r["test"]["mrr@10"], r["p50_ms_retrieval_at_depth"]] for r in rows],
-    }
-
-
-def _dump(report: dict[str, Any]) -> str:
-    """Indented JSON with one line per variant, so a diff of two runs stays readable."""
-    rows = report["variants"]["rows"]
-    text = json.dumps({**report, "variants": {**report["variants"], "rows": "@ROWS@"}}, indent=1)
-    lines = ",\n  ".join(json.dumps(r) for r in rows)
-    return text.replace('"@ROWS@"', f"[\n  {lines}\n  ]" if rows else "[]") + "\n"
 
 
 def _code_version() -> dict[str, Any]:
@@ -570,71 +390,6 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "absent"
-
-
-def one_factor(base: Variant, depths: Iterable[int]) -> list[Variant]:
-    """The product's fusion with one setting changed at a time."""
-    steps = [base, *(replace(base, w_dense=wd, w_bm25=wb) for wd, wb in WEIGHTS[1:])]
-    steps.append(replace(base, level="doc" if base.level == "chunk" else "chunk"))
-    steps += [replace(base, method=m, c=60) for m in ("rrf", "sum", "minmax")]
-    steps += [replace(base, method="rrf", c=c) for c in (5, 10, 30)]
-    steps += [replace(base, depth=d) for d in depths]
-    return list(dict.fromkeys(steps))
-
-
-def print_tables(
-    results: dict[str, Any], index_info: dict[str, Any], analysis: dict[str, Any]
-) -> None:
-    best, variants, replicas = analysis["best"], analysis["variants"], analysis["replicas"]
-    last, now = index_info["last_build"], index_info["this_run"]
-    print(f"\nindex: {now['documents']} docs, {now['chunks']} chunks; "
-          f"this run {now['seconds']:.1f} s; "
-          f"last build: {last.get('chunks_built', '?')} chunks in {last['seconds']:.0f} s")
-    print(f"\n{'mode':<34} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} {'docs/q':>7} {'p50 ms':>7}")
-    table = list(results.items())
-    if best:
-        table.append((f"best: {best['name']}", {**best["test"],
-                                                "p50_ms": best["p50_ms_retrieval_at_depth"]}))
-    for name, r in table:
-        print(f"{name:<34} {r['ndcg@10']:>8.4f} {r['recall@100']:>7.4f} {r['mrr@10']:>7.4f} "
-              f"{r['docs_per_query']:>7.1f} {r['p50_ms']:>7.1f}")
-    if best and "test_vs_product" in best:
-        g = best["test_vs_product"]
-        print(f"best vs {g['mode']}, per-query nDCG@10: {g['mean_diff']:+.4f} "
-              f"(95% CI {g['ci95'][0]:+.4f}..{g['ci95'][1]:+.4f}), "
-              f"better/same/worse {'/'.join(map(str, g['better/same/worse']))}")
-    print("published nDCG@10: " + ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
-          + f"; target hybrid >= {TARGET}")
-    for rep in replicas:
-        print(f"replay of {rep['mode']} as {rep['variant']}: nDCG@10 {rep['test']['ndcg@10']:.4f}, "
-              f"same top-10 docs on {rep['same_top10_docs']} queries")
-    if variants and replicas:
-        by_name = {r["name"]: r for r in variants}
-        base = Variant(**{f.name: replicas[0][f.name] for f in fields(Variant)})
-        steps = one_factor(base, sorted({r["depth"] for r in variants}))
-        rows = [by_name[v.name()] for v in steps if v.name() in by_name]
-        _print_rows(f"one change at a time from {replicas[0]['mode']} (first row):", rows)
-    if variants:
-        top = sorted(variants, key=lambda r: -r["tune_ndcg@10"])[:15]
-        _print_rows("best 15 by tune nDCG@10:", top)
-    if analysis["by_depth"]:
-        print("\nbest by tune at each depth vs the product's fusion at that depth (test nDCG@10):")
-        for row in analysis["by_depth"]:
-            g = row["test_gain"]
-            print(f"d={row['depth']:<5} {row['product']:<27} {row['product_test_ndcg@10']:.4f}  "
-                  f"{row['best']:<27} {row['best_test_ndcg@10']:.4f}  {g['mean_diff']:+.4f} "
-                  f"(95% CI {g['ci95'][0]:+.4f}..{g['ci95'][1]:+.4f})")
-
-
-def _print_rows(title: str, rows: Sequence[dict[str, Any]]) -> None:
-    print(f"\n{title}")
-    head = f"{'variant':<34} {'tune':>7} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7}"
-    print(f"{head} {'p50 ms':>7}")
-    for r in rows:
-        t = r["test"]
-        print(f"{r['name']:<34} {r['tune_ndcg@10']:>7.4f} {t['ndcg@10']:>8.4f} "
-              f"{t['recall@100']:>7.4f} {t['mrr@10']:>7.4f} "
-              f"{r['p50_ms_retrieval_at_depth']:>7.1f}")
 
 
 if __name__ == "__main__":
