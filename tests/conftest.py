@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+pytest_plugins = ["tui_fixtures"]
+
 if TYPE_CHECKING:
     from chroma_server import ChromaServer
 
@@ -360,3 +362,9 @@ def own_server(chroma_exe: str, tmp_path: Path) -> Iterator[ChromaServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """The chat tests (Textual, Pilot) run on asyncio."""
+    return "asyncio"

@@ -88,11 +88,6 @@ async def test_chat_answers_from_the_server(server: ChromaServer, tmp_path: Path
     assert len(collection_ids(server.url, "chat-test")) == 32
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- outages ------------------------------------------------------------------------------
 
 

@@ -23,11 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 QUESTION = "Where did Vladimir Putin and Xi Jinping meet?"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def errors(app: Any) -> list[str]:
     return [n.message for n in app._notifications if n.severity == "error"]
 

@@ -39,11 +39,6 @@ QUESTION = "Where did Vladimir Putin and Xi Jinping meet?"
 PLANTED_KEY = "sk-planted-TUI-4f9c2e7d"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def opened(tmp_path_factory: pytest.TempPathFactory, embedder: Any
            ) -> Iterator[tuple[Config, Assistant]]:

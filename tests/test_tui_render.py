@@ -27,11 +27,6 @@ from assistant.tui.render import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_display_keeps_offsets_through_crlf_cr_and_controls() -> None:
     text = "ab\r\ncd\re\x1bf\x07g\u202eh"
     shown = display_text(text)

@@ -13,9 +13,14 @@ from textual.pilot import Pilot
 from assistant.config import PROJECT_ROOT, Config
 from assistant.models import Answer, Citation, Passage
 from assistant.tui.app import ChatApp, make_app
+from assistant.tui.screens.chat import ChatScreen
 
 SEEDS = PROJECT_ROOT / "seeds"
 SIZE = (100, 32)
+# Questions about the seed articles whose answers the chat tests know the shape of.
+TWO_CITATIONS = "What does China provide Russia and what does Russia supply in return?"
+ONE_CITATION = "Where did Vladimir Putin and Xi Jinping meet?"
+UNANSWERABLE = "What is the boiling point of water on Mars?"
 
 
 def copy_seeds(target: Path) -> Path:
@@ -23,6 +28,13 @@ def copy_seeds(target: Path) -> Path:
     for path in target.iterdir():
         path.chmod(0o644)
     return target
+
+
+def chat(app: Any) -> ChatScreen:
+    """The chat screen, which must be the one showing."""
+    screen = app.screen
+    assert isinstance(screen, ChatScreen)
+    return screen
 
 
 def app_over(config: Config, service: Any, **kwargs: Any) -> ChatApp:
