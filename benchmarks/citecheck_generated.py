@@ -27,18 +27,17 @@ the passage): "{question}: {answer}." against
   passage does not hold = unsupported;
 - **restated_other**: a passage of another article (title) = unsupported.
 
-NQ's tuning questions (``nq_qa.py``: shuffled with seed 0, the first 600) are fitted
-on; its held-out ones reported on.
+NQ's tuning questions (``nq_qa.sample_of``) are fitted on; its held-out ones reported on.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 from pathlib import Path
 from typing import Any
 
+import nq_qa
 from citecheck_bench import Article, Case, fact_pool, swapped
 from qa_harness import contains
 
@@ -48,7 +47,6 @@ MIN_WORDS = 5
 KINDS = ("generated", "generated_swapped", "generated_other",
          "restated", "restated_swapped", "restated_other")
 SUPPORTED = ("generated", "restated")
-NQ_SEED, NQ_TUNE = 0, 600  # as nq_qa.py samples
 
 
 def article_of(source: str) -> int:
@@ -94,10 +92,7 @@ def generated_cases(log: list[dict[str, Any]], articles: list[Article],
 
 def nq_rows(path: Path, sample: str) -> list[dict[str, Any]]:
     """NQ-open oracle rows of ``nq_qa.py``'s tune sample or of its held-out rest."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(x) for x in fh if x.strip()]
-    random.Random(NQ_SEED).shuffle(rows)
-    return rows[:NQ_TUNE] if sample == "tune" else rows[NQ_TUNE:]
+    return nq_qa.sample_of(nq_qa.read_nq(path), sample)
 
 
 def restated_cases(rows: list[dict[str, Any]], n: int, rng: random.Random) -> list[Case]:

@@ -67,12 +67,19 @@ def write_corpus(rows: list[dict[str, Any]], out: Path) -> int:
     return len(names)
 
 
+def sample_of(rows: list[Any], sample: str) -> list[Any]:
+    """The rows of one sample: the tuning sample is the first ``TUNE_N`` after one shuffle
+    (seed 0), the held-out sample the rest. Every script that tunes on NQ uses this."""
+    order = list(rows)
+    random.Random(0).shuffle(order)
+    return order[:TUNE_N] if sample == "tune" else order[TUNE_N:]
+
+
 def questions(rows: list[dict[str, Any]], sample: str) -> list[dict[str, Any]]:
     qs = [{"id": str(i), "question": r["question"], "answers": r["answers"],
            "source": passage_file(r["ctxs"][0]["title"], r["ctxs"][0]["text"])}
           for i, r in enumerate(rows)]
-    random.Random(0).shuffle(qs)
-    return qs[:TUNE_N] if sample == "tune" else qs[TUNE_N:]
+    return sample_of(qs, sample)
 
 
 def main() -> None:
