@@ -47,7 +47,7 @@ from qa_harness import answer_words, contains, first_sentence, write_results  # 
 from squad_qa import heldout_questions, write_articles  # noqa: E402
 
 from assistant.config import Config  # noqa: E402
-from assistant.evaluate import Written, matches, percentile  # noqa: E402
+from assistant.evaluate import Written, matches, percentile, read_questions  # noqa: E402
 from assistant.models import Answer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
@@ -133,10 +133,6 @@ def line(name: str, gen: str, r: dict[str, Any]) -> str:
             f"{r['total_ms_p50']:.0f}/{r['total_ms_p95']:.0f}".rjust(17))
 
 
-def seed_questions(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
 def squad_sample(squad: Path, sample: str, n: int, skip: int = 0) -> list[dict[str, Any]]:
     """The tune or report sample: disjoint slices of one shuffle of the held-out pool
     (``skip``: leave out its first questions, e.g. ones already looked at)."""
@@ -208,7 +204,7 @@ def main() -> None:
     for name, fname in (("seeds", "seeds-dev.jsonl"),
                         ("seeds-paraphrase", "seeds-paraphrase-dev.jsonl")):
         if name in sets:
-            plans.append((name, ROOT / "seeds", seed_questions(args.eval / fname), grade_seed))
+            plans.append((name, ROOT / "seeds", read_questions(args.eval / fname), grade_seed))
     if "squad" in sets:
         corpus = args.workdir / "squad-corpus"
         write_articles(args.squad / "dev-v1.1.json", corpus)
