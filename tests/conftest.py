@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -144,6 +145,14 @@ def counting_embedder(embedder: Any) -> CountingEmbedder:
 
 
 # -- running the CLI -------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (bound, then released): for the
+    servers the tests start, and for endpoints that must be unreachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

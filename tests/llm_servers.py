@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,16 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from conftest import free_port
+
 LOOPBACK = "127.0.0.1"
 SERVER_MODEL = "smollm2"  # the alias both servers answer to
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
-
 
 closed_port = free_port  # for "unreachable endpoint" tests: nothing listens there
 
