@@ -174,6 +174,16 @@ def seeded_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str
     return {"--corpus": str(root / "corpus"), "--store": str(root / "store")}
 
 
+def open_seeded(seeded: dict[str, str], embedder: Any) -> Any:
+    """An :class:`~assistant.service.Assistant` over ``seeded`` (see :func:`seeded_copy`),
+    with the session's model; the caller closes it."""
+    from assistant.config import Config
+    from assistant.service import Assistant
+
+    config = Config.resolve(corpus=seeded["--corpus"], store=seeded["--store"])
+    return Assistant.open(config, embedder=embedder)
+
+
 def flags(seeded: dict[str, str]) -> list[str]:
     """``seeded`` as command-line arguments."""
     return [x for kv in seeded.items() for x in kv]

@@ -7,18 +7,16 @@ the seeds with the real model, real Chroma and the real FTS5 index.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from assistant.config import Config
 from assistant.errors import BadQuestion
 from assistant.models import Answer
 from assistant.service import Assistant
-from tests.conftest import SEEDS, read_file_text
+from tests.conftest import SEEDS, open_seeded, read_file_text, seeded_copy
 
 MARKER = re.compile(r"\[(\d+)\]")
 SUPPLIER = "Which company will supply 5G technology to Russia?"
@@ -26,10 +24,7 @@ SUPPLIER = "Which company will supply 5G technology to Russia?"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Assistant]:
-    root = tmp_path_factory.mktemp("answer")
-    corpus = root / "corpus"
-    shutil.copytree(SEEDS, corpus)
-    svc = Assistant.open(Config.resolve(corpus=corpus, store=root / "store"), embedder=embedder)
+    svc = open_seeded(seeded_copy(tmp_path_factory, "answer"), embedder)
     yield svc
     svc.close()
 

@@ -10,20 +10,18 @@ real models are exercised in the backend, TUI and injection tests.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from assistant.config import Config
 from assistant.errors import Cancelled, LlmUnavailable
 from assistant.generate import NOT_FOUND, build_messages, passage_block
 from assistant.llm import LlmSpec
 from assistant.models import Answer, Passage
 from assistant.service import Assistant
-from tests.conftest import SEEDS, read_file_text
+from tests.conftest import open_seeded, read_file_text, seeded_copy
 
 SUPPLIER = "Huawei will become the supplier of 5G technology to Russia"
 QUESTION = "Which company will supply 5G technology to Russia?"
@@ -71,10 +69,7 @@ def number_of(passages: dict[int, str], words: str) -> int:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Assistant]:
-    root = tmp_path_factory.mktemp("generate")
-    shutil.copytree(SEEDS, root / "corpus")
-    svc = Assistant.open(Config.resolve(corpus=root / "corpus", store=root / "store"),
-                         embedder=embedder)
+    svc = open_seeded(seeded_copy(tmp_path_factory, "generate"), embedder)
     yield svc
     svc.close()
 

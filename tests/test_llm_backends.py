@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import flags, seeded_copy
+from tests.conftest import flags, open_seeded, seeded_copy
 from tests.llm_servers import SERVER_MODEL, assert_answer_contract, closed_port, local_model
 
 pytestmark = pytest.mark.slow
@@ -41,11 +41,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def service(seeded: dict[str, str], embedder: Any) -> Iterator[Any]:
     """One in-process service over the module's corpus, for the streaming checks."""
-    from assistant.config import Config
-    from assistant.service import Assistant
-
-    cfg = Config.resolve(corpus=seeded["--corpus"], store=seeded["--store"])
-    svc = Assistant.open(cfg, embedder=embedder)
+    svc = open_seeded(seeded, embedder)
     yield svc
     svc.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +37,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 QUESTION = "Where did Vladimir Putin and Xi Jinping meet?"
 PLANTED_KEY = "sk-planted-TUI-4f9c2e7d"
-
-
-@pytest.fixture(scope="module")
-def opened(tmp_path_factory: pytest.TempPathFactory, embedder: Any
-           ) -> Iterator[tuple[Config, Assistant]]:
-    """One real Assistant for the module; each test's app loads the model it asks for."""
-    from tui_helpers import copy_seeds
-
-    root = tmp_path_factory.mktemp("tui-llm")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ASSISTANT_HOME", str(root / "home"))
-        config = Config.resolve(corpus=copy_seeds(root / "seeds"), store=root / "store")
-        service = Assistant.open(config, embedder=embedder)
-    yield config, service
-    service.close()
 
 
 class Recording(SharedService):

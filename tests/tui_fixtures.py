@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tui_helpers import SharedService, copy_seeds
@@ -15,13 +16,15 @@ from assistant.service import Assistant
 
 
 @pytest.fixture(scope="module")
-def opened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Assistant]]:
-    """One real Assistant (model + index) for the whole module: opening costs seconds."""
+def opened(tmp_path_factory: pytest.TempPathFactory, embedder: Any
+           ) -> Iterator[tuple[Config, Assistant]]:
+    """One real Assistant (the session's model, an index of its own) for the whole module:
+    opening costs seconds."""
     root = tmp_path_factory.mktemp("tui")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASSISTANT_HOME", str(root / "home"))
         config = Config.resolve(corpus=copy_seeds(root / "seeds"), store=root / "store")
-        service = Assistant.open(config)
+        service = Assistant.open(config, embedder=embedder)
     yield config, service
     service.close()
 
