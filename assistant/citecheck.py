@@ -66,7 +66,14 @@ _SPELLED = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}
 # "one" is as often a pronoun ("one of the ...") as a count: never demanded.
 _NOT_FACTS = frozenset({"one"})
+# Endings that make another form of a name: demonyms ("Russian", "Chinese", "Israeli",
+# "Turkish"), their plurals, and plurals ("Russians"); possessives ("China's") split off
+# at the apostrophe already. Longest first only for reading: every one that fits is cut.
+_NAME_ENDINGS = ("ians", "ans", "ese", "ish", "ian", "an", "es", "n", "i", "s")
+_VOWELS = frozenset("aeiouy")
+_MIN_ROOT = 4
 _CACHED_PASSAGES = 256
+NO_CITATION = "cites no passage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +150,50 @@ def facts(sentence: str) -> set[str]:
     return out
 
 
-def _fact_words(texts: Sequence[str]) -> set[str]:
-    """What a fact is looked up in: the passages' words and their numbers, normalised."""
+def name_roots(word: str) -> set[str]:
+    """The roots a name's other forms share: ``word`` less a demonym, plural or
+    possessive ending, and less a final vowel.
+
+    "russia", "russian" and "russians" share "russi"; "china" and "chinese" share
+    "chin"; "japan"/"japanese", "israel"/"israeli", "italy"/"italian" and
+    "germany"/"german" alike. Roots shorter than _MIN_ROOT letters are not kept: they
+    join unrelated short words. Only letters: a number or a code ("5g") is one form.
+    """
+    if not word.isalpha():
+        return set()
+    bases = {word} | {word[: -len(e)] for e in _NAME_ENDINGS if word.endswith(e)}
+    roots = bases | {b[:-1] for b in bases if b[-1:] in _VOWELS}
+    return {r for r in roots if len(r) >= _MIN_ROOT}
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """What a fact is looked up in: the passages' words and numbers, normalised, and
+    the roots of their words (see :func:`name_roots`)."""
+
+    words: frozenset[str]
+    roots: frozenset[str]
+
+
+def _fact_words(texts: Sequence[str]) -> _Lookup:
     joined = "\n".join(texts)
-    return ({w.lower() for w in _WORD.findall(joined)}
-            | {fact_key(m.group()) for m in NUMBER.finditer(joined)})
+    words = {w.lower() for w in _WORD.findall(joined)}
+    roots = {r for w in words for r in name_roots(w)}
+    return _Lookup(frozenset(words | {fact_key(m.group()) for m in NUMBER.finditer(joined)}),
+                   frozenset(roots))
 
 
-def _held(fact: str, words: set[str]) -> bool:
-    """A name of several words ("o'brien") is held when each of its words is; a
-    number only as itself ("3.5" is not "3" and "5")."""
-    return fact in words or (not fact[0].isdigit() and set(_WORD.findall(fact)) <= words)
+def _word_held(word: str, found: _Lookup) -> bool:
+    return word in found.words or not name_roots(word).isdisjoint(found.roots)
+
+
+def _held(fact: str, found: _Lookup) -> bool:
+    """A name of several words ("o'brien") is held when each of its words is, as
+    written or as another form of the same name ("China" by "Chinese", "Russians" by
+    "Russia's"); a number only as itself ("3.5" is not "3" and "5")."""
+    if fact in found.words:
+        return True
+    return not fact[0].isdigit() and all(_word_held(w, found) for w in _WORD.findall(fact))
 
 
 def holds(texts: Sequence[str], fact: str) -> bool:
@@ -163,8 +203,27 @@ def holds(texts: Sequence[str], fact: str) -> bool:
 
 def missing_facts(sentence: str, texts: Sequence[str]) -> set[str]:
     """The names, numbers and dates of ``sentence`` that none of ``texts`` holds."""
-    words = _fact_words(texts)
-    return {f for f in facts(sentence) if not _held(f, words)}
+    found = _fact_words(texts)
+    return {f for f in facts(sentence) if not _held(f, found)}
+
+
+def as_written(fact: str, sentence: str) -> str:
+    """A fact (lower-cased, normalised) as the sentence writes it, for a reader."""
+    found = re.search(re.escape(fact), sentence, re.IGNORECASE)
+    return found.group() if found else fact
+
+
+def why_not(sentence: str, texts: Sequence[str], support: Support,
+            where: str = "") -> str:
+    """Why ``texts`` (the cited passages) do not back ``sentence``, in a reader's words:
+    the names, numbers and dates they lack, else how little of its words they hold."""
+    where = where or ("the cited passage" if len(texts) == 1 else "the cited passages")
+    missing = sorted(as_written(f, sentence) for f in missing_facts(sentence, texts))
+    if missing:
+        shown = ", ".join(f"'{m}'" for m in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        return f"not found in {where}: {shown}{more}"
+    return f"{where} does not hold enough of its words ({support.lexical:.0%} of them)"
 
 
 def probability(support: Support, weights: Sequence[float] = WEIGHTS) -> float:
@@ -212,23 +271,26 @@ class CitationChecker:
             if sup is not None:
                 p = probability(sup, self.weights)
                 ok = p >= self.threshold and sup.missing == 0.0
-                checks.append(SentenceCheck(sentence, nums, ok, p))
+                why = "" if ok else why_not(sentence, [by_n[n] for n in nums], sup)
+                checks.append(SentenceCheck(sentence, nums, ok, p, reason=why))
             elif attribute and by_n:
                 checks.append(self._attribute(sentence, by_n))
             else:
-                checks.append(SentenceCheck(sentence, nums, False, 0.0))
+                checks.append(SentenceCheck(sentence, nums, False, 0.0, reason=NO_CITATION))
         return CheckedAnswer(cleaned, tuple(checks))
 
     def _attribute(self, sentence: str, by_n: dict[int, str]) -> SentenceCheck:
         """The unmarked ``sentence`` checked against the one passage that backs it best."""
         numbers = sorted(by_n)
         found = self.supports([(sentence, [by_n[n]]) for n in numbers])
-        scored = [(probability(sup, self.weights), sup.missing == 0.0, n)
+        scored = [(probability(sup, self.weights), sup.missing == 0.0, n, sup)
                   for n, sup in zip(numbers, found, strict=True) if sup is not None]
-        p, whole, n = max(scored, key=lambda x: (x[1], x[0]))
+        p, whole, n, sup = max(scored, key=lambda x: (x[1], x[0]))
         if whole and p >= self.threshold:
             return SentenceCheck(sentence, (n,), True, p, attributed=True)
-        return SentenceCheck(sentence, (), False, p)
+        why = why_not(sentence, [by_n[n]], sup, where=f"the nearest passage ([{n}])")
+        return SentenceCheck(sentence, (), False, p,
+                             reason=f"{NO_CITATION}, and no passage backs it: {why}")
 
     def supports(self, claims: Sequence[tuple[str, Sequence[str]]]) -> list[Support | None]:
         """The :class:`Support` of each (sentence, cited passage texts); None if it cites none."""
@@ -254,7 +316,11 @@ class CitationChecker:
         words = content_words(sentence)
         weights = (question_weights(words, self.idf) if self.idf is not None
                    else dict.fromkeys((stem(w) for w in words), 1.0))
-        return coverage(set().union(*(stems_of(t) for t in texts)), weights)
+        held = set().union(*(stems_of(t) for t in texts))
+        # A name the passages give in another form ("China" for "Chinese") is held.
+        names, found = facts(sentence), _fact_words(texts)
+        held |= {stem(w) for w in words if w in names and _word_held(w, found)}
+        return coverage(held, weights)
 
     @staticmethod
     def _missing_share(sentence: str, texts: Sequence[str]) -> float:

@@ -168,11 +168,6 @@ def format_answer(answer: Any) -> str:
     out = [printable(answer.text), ""]
     if answer.searched:
         out += [f"(searched: {printable(answer.searched)})", ""]
-    dropped = answer.left_out
-    if dropped and not answer.fallback:
-        out.append("Left out, not backed by the passages they cite:")
-        out += [_wrap(f"- {printable(c.text)}") for c in dropped]
-        out.append("")
     if answer.note:
         out += [f"Note: {printable(answer.note)}", ""]
     if answer.confidence_note():
@@ -189,6 +184,13 @@ def format_answer(answer: Any) -> str:
             out.append(f"  - {p.source}  chars {p.start}-{p.end}")
             out.append(_wrap(printable(p.text)))
             out.append("")
+    if answer.left_out:  # last: a left-out sentence is never read as the answer
+        out.append("Left out of the answer (the model wrote these; the passages do not "
+                   "back them):")
+        for c in answer.left_out:
+            out.append(_wrap(f"- {printable(c.text)} ({c.marks()})"))
+            out.append(_wrap(f"why: {printable(c.why())}", "      "))
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -30,16 +30,18 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
         out += [_with_footnotes(answer.text.strip(), labels), ""]
         if answer.note:
             out += [f"_Note: {escape_markdown(answer.note)}_", ""]
-        left_out = answer.left_out
-        if left_out:
-            out += ["Left out, not backed by the passages they cite:", ""]
-            out += [f"- ~~{escape_markdown(c.text.strip())}~~ "
-                    f"(cites {_passages(c.citations)})" for c in left_out]
-            out.append("")
         if answer.confidence_note():
             out += [f"_{escape_markdown(answer.confidence_note())}_", ""]
         if answer.generator != "extractive":
             out += [f"_{escape_markdown(_writer(answer))}_", ""]
+        left_out = answer.left_out
+        if left_out:  # after the answer, never read as it
+            out += ["Left out of the answer (the model wrote these; the passages do not "
+                    "back them):", ""]
+            out += [f"- ~~{escape_markdown(c.text.strip())}~~ "
+                    f"(cites {_passages(c.citations)}): {escape_markdown(c.why())}"
+                    for c in left_out]
+            out.append("")
         for c in answer.citations:
             out.append(f"[^{labels[c.n]}]: {escape_markdown(c.source)}, "
                        f"chars {c.start}-{c.end}")
@@ -59,7 +61,8 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
 
 def _writer(answer: Answer) -> str:
     if answer.fallback:
-        return f"Extracted from the passages ({answer.generator} was asked)."
+        return (f"Extracted from the passages by the extractive answerer ({answer.generator} "
+                "was asked).")
     return f"Written by {answer.generator}; each sentence checked against its passages."
 
 

@@ -121,7 +121,7 @@ class GenerativeAnswerer:
         if _says_not_found(text):
             return replace(base, fallback=True, timings_ms=timings,
                            note="The model found no answer in the passages; "
-                           "showing the extractive answer.")
+                           "showing the extractive answerer's answer instead.")
         numbered = [Citation(n, p.source, p.start, p.end, p.text, p.score)
                     for n, p in enumerate(shown, 1)]
         checked = self.checker.check(text, numbered, attribute=True)
@@ -129,10 +129,8 @@ class GenerativeAnswerer:
         checks = off_the_answer(checks, question, base.leading, {c.n: c.text for c in numbered})
         kept = [c for c in checks if c.supported]
         if not kept:
-            why = ("cites no passage" if not any(c.citations for c in checks)
-                   else "is not backed by the passages it cites")
             return replace(base, fallback=True, checks=checks, timings_ms=timings,
-                           note=f"The model's answer {why}; showing the extractive answer.")
+                           note=fallback_note(checks))
         cited = sorted({n for c in kept for n in c.citations})
         # The evidence, confidence and passages stay the extractive answer's: the same
         # retrieval, and what decided that the documents answer at all.
@@ -219,6 +217,16 @@ def _says_not_found(text: str) -> bool:
     return not words or (NOT_FOUND in words and len(words) <= len(NOT_FOUND) + 20)
 
 
+def fallback_note(checks: Sequence[SentenceCheck]) -> str:
+    """Why none of the model's sentences is shown, and whose answer is shown instead."""
+    if len(checks) == 1 and checks[0].reason:
+        why = f"The model's sentence was left out: {checks[0].reason}."
+    else:
+        why = (f"None of the model's {len(checks)} sentences is backed by the passages "
+               "(each is listed with the reason).")
+    return f"{why} Showing the extractive answerer's answer instead."
+
+
 def _dropped_note(checks: Sequence[SentenceCheck]) -> str:
     dropped = sum(1 for c in checks if not c.supported)
     if not dropped:
@@ -248,16 +256,25 @@ def off_the_answer(checks: Sequence[SentenceCheck], question: str, leading: Sequ
     the question with another name from the same passage ("the operator is Alibaba" where
     the passage pairs the operator with Huawei, MTS), and every word is backed.
     """
-    from assistant.citecheck import missing_facts
+    from assistant.citecheck import as_written, missing_facts
 
     texts = [question, *leading]
 
-    def on_point(c: SentenceCheck) -> bool:
-        near = any(lead in cited.get(n, "") for n in c.citations for lead in leading)
-        return near and not missing_facts(c.text, texts)
+    def off_point(c: SentenceCheck) -> str:
+        """Why ``c`` is not where the answer is; "" when it is."""
+        if not any(lead in cited.get(n, "") for n in c.citations for lead in leading):
+            return "the passage it cites is not where the answer is"
+        stray = sorted(as_written(f, c.text) for f in missing_facts(c.text, texts))
+        if stray:
+            return ("it names " + ", ".join(f"'{f}'" for f in stray[:3])
+                    + ", which neither the question nor the likeliest answer holds")
+        return ""
 
-    return tuple(replace(c, supported=False) if c.supported and not on_point(c) else c
-                 for c in checks)
+    out = []
+    for c in checks:
+        why = off_point(c) if c.supported else ""
+        out.append(replace(c, supported=False, reason=why) if why else c)
+    return tuple(out)
 
 
 def refuse_instructions(checks: Sequence[SentenceCheck],
@@ -274,7 +291,7 @@ def refuse_instructions(checks: Sequence[SentenceCheck],
     if not orders:
         return tuple(checks)
     return tuple(
-        replace(c, supported=False)
+        replace(c, supported=False, reason="it repeats an instruction found in a passage")
         if c.supported and (words := stems_of(c.text)) and any(words <= o for o in orders)
         else c
         for c in checks

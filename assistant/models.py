@@ -17,6 +17,11 @@ __all__ = ["Answer", "Citation", "IndexSummary", "LOW_CONFIDENCE", "Passage", "S
 LOW_CONFIDENCE = 0.5
 
 
+def writer_name(generator: str) -> str:
+    """Who writes answers, as a reader names them: "extractive" is not a name."""
+    return "the extractive answerer" if generator == "extractive" else generator
+
+
 def _public(record: Any) -> dict[str, Any]:
     """A record as its JSON contract: fields in order, the score rounded."""
     out = asdict(record)
@@ -67,17 +72,28 @@ class SentenceCheck:
     supported: bool
     score: float  # 0-1: the fitted probability that the cited passages back it
     attributed: bool = False  # written without a marker; the check found the passage
+    # Why a left-out sentence was left out, in a reader's words ("not found in the cited
+    # passage: 'China'"); "" for a kept one (and for checks saved before reasons).
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "citations": list(self.citations),
                 "supported": self.supported, "score": round(float(self.score), 6),
-                "attributed": self.attributed}
+                "attributed": self.attributed, "reason": self.reason}
+
+    def marks(self) -> str:
+        """Its citations as the reader saw them: "[1][2]", or "no citation"."""
+        return "".join(f"[{n}]" for n in self.citations) or "no citation"
+
+    def why(self) -> str:
+        """Why it was left out (a check saved before reasons: what it cites)."""
+        return self.reason or f"not backed by {self.marks()}"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SentenceCheck:
         return cls(str(data["text"]), tuple(int(n) for n in data.get("citations", ())),
                    bool(data["supported"]), float(data.get("score", 0.0)),
-                   bool(data.get("attributed", False)))
+                   bool(data.get("attributed", False)), str(data.get("reason", "")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,8 @@ def test_export_names_the_model_and_strikes_left_out_sentences(tmp_path: Path) -
         "Who?", "Alpha is first. [1]", False, (Citation(1, "a.txt", 0, 5, "Alpha", 0.1),),
         confidence=0.8, generator="local", searched="Who is *first*?",
         checks=(SentenceCheck("Alpha is first.", (1,), True, 0.9),
-                SentenceCheck("Beta is [second].", (2, 3), False, 0.1)),
+                SentenceCheck("Beta is [second].", (2, 3), False, 0.1,
+                              reason="not found in the cited passages: 'Beta'")),
         note="1 sentence the cited passages do not back left out.")
     store = ConversationStore.open(tmp_path / "c.sqlite")  # saved and read back first
     cid = store.create("Talk")
@@ -197,12 +198,16 @@ def test_export_names_the_model_and_strikes_left_out_sentences(tmp_path: Path) -
     md = export_markdown("Talk", store.turns(cid))
     assert "_Searched: Who is \\*first\\*?_\n\nAlpha is first. [^1]" in md
     assert "_Note: 1 sentence the cited passages do not back left out._" in md
-    assert ("Left out, not backed by the passages they cite:\n\n"
-            "- ~~Beta is \\[second\\].~~ (cites passages 2, 3)") in md
+    assert ("Left out of the answer (the model wrote these; the passages do not back "
+            "them):\n\n- ~~Beta is \\[second\\].~~ (cites passages 2, 3): not found in "
+            "the cited passages: 'Beta'") in md
     assert "_Confidence 80%._\n\n_Written by local; each sentence checked" in md
+    assert md.index("Alpha is first.") < md.index("_Written by local") < md.index("Left out")
+    assert store.turns(cid)[0].answer.checks[1].reason.startswith("not found")  # saved
     assert "[^2]" not in md  # a left-out sentence's passages are not its footnotes
     fell_back = dataclasses.replace(written, fallback=True, checks=(), note="It failed.")
-    assert "_Extracted from the passages (local was asked)._" in export_markdown(
+    assert "_Extracted from the passages by the extractive answerer (local was asked)._" in \
+        export_markdown(
         "T", [Turn(1, "Who?", fell_back, 0)])
 
 

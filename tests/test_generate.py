@@ -141,7 +141,10 @@ def test_nothing_backed_falls_back_to_the_extractive_answer(service: Assistant) 
     extractive = service.ask(QUESTION)
     a = ask_with(service, scripted(lambda p: "The moon is made of cheese, said NASA in 1969 [1]."))
     assert a.fallback and a.text == extractive.text and a.citations == extractive.citations
-    assert not a.checks[0].supported and "not backed" in a.note
+    assert not a.checks[0].supported
+    assert a.checks[0].reason == "not found in the cited passage: '1969', 'NASA'"
+    assert a.note == ("The model's sentence was left out: not found in the cited passage: "
+                      "'1969', 'NASA'. Showing the extractive answerer's answer instead.")
     a = ask_with(service, scripted(lambda p: f"{NOT_FOUND}."))
     assert a.fallback and a.text == extractive.text and "no answer" in a.note
 

@@ -158,7 +158,8 @@ WRITTEN = Answer(
     (Citation(1, "a.txt", 0, 30, "Intro. Alpha is first. More.", 0.1),),
     confidence=0.8, generator="local", searched="Who is first in a?",
     checks=(SentenceCheck("Alpha is first.", (1,), True, 0.9),
-            SentenceCheck("Beta came *second*.", (2,), False, 0.1)),
+            SentenceCheck("Beta came *second*.", (2,), False, 0.1,
+                          reason="not found in the cited passage: 'Beta'")),
     note="1 sentence the cited passages do not back left out.",
 )
 
@@ -166,11 +167,15 @@ WRITTEN = Answer(
 def test_copied_model_answer_names_its_writer_and_marks_left_out_sentences() -> None:
     text = answer_as_text(WRITTEN)
     assert text.startswith("Searched: Who is first in a?\n\nAlpha is first. [1]\n")
-    assert ("Left out, not backed by the passages it cites: Beta came *second*. ([2])"
+    assert ("Left out of the answer · the model wrote these; the passages do not back "
+            "them:\n- Beta came *second*. ([2]): not found in the cited passage: 'Beta'"
             in text)
     assert "Confidence 80%.\nWritten by local; each sentence checked" in text
+    # Never above the answer: after it, its writer and its sources.
+    assert text.index("Alpha is first.") < text.index("[1] a.txt") < text.index("Left out")
     assert writer_line(ANSWER) == "" and "Written" not in answer_as_text(ANSWER)
     failed = dataclasses.replace(WRITTEN, fallback=True, checks=(), note="x failed.")
     assert model_failed(failed) and not model_failed(WRITTEN)
     assert not model_failed(dataclasses.replace(failed, timings_ms={"generate": 1.0}))
-    assert writer_line(failed).startswith("Extracted from the passages: local was asked")
+    assert writer_line(failed).startswith(
+        "Extracted from the passages by the extractive answerer: local was asked")

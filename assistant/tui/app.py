@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from assistant.config import Config
 from assistant.conversation import ConversationError, ConversationStore
 from assistant.errors import AssistantError
+from assistant.models import writer_name
 from assistant.tui.backend import Backend, ServiceFactory, open_assistant
 from assistant.tui.commands import ChatCommands
 from assistant.tui.messages import (
@@ -250,7 +251,7 @@ class ChatApp(App[None]):
     def on_answerer_failed(self, message: AnswererFailed) -> None:
         self.answerer = message.generator
         self.show_error(message.error, title="Language model not loaded",
-                        then=f"Answers are still written by {message.generator}.")
+                        then=f"Answers are still written by {writer_name(message.generator)}.")
 
     # -- actions (palette and keys) ----------------------------------------
 

@@ -76,8 +76,8 @@ def writer_line(answer: Answer) -> str:
     if answer.generator == "extractive":
         return ""
     if answer.fallback:
-        return f"Extracted from the passages: {answer.generator} was asked, but its answer " \
-            "is not shown."
+        return (f"Extracted from the passages by the extractive answerer: {answer.generator} "
+                "was asked, but its answer is not shown.")
     return f"Written by {answer.generator}; each sentence checked against the passages it cites."
 
 
@@ -90,16 +90,16 @@ def model_failed(answer: Answer) -> bool:
     return answer.fallback and "generate" not in answer.timings_ms
 
 
-def cited_numbers(check: SentenceCheck) -> str:
-    return "".join(f"[{n}]" for n in check.citations) or "no citation"
+LEFT_OUT_TITLE = "Left out of the answer · the model wrote these; the passages do not back them:"
 
 
 def dropped_content(checks: list[SentenceCheck]) -> Content:
-    """The left-out sentences, struck through: shown, so the reader knows, never as support."""
-    parts: list[str | tuple[str, str]] = [
-        ("Left out · not backed by the passages they cite:", "italic")]
+    """The left-out sentences, struck through, each with why: shown after the answer and
+    its sources, so the reader knows, never as if it were the answer."""
+    parts: list[str | tuple[str, str]] = [(LEFT_OUT_TITLE, "italic")]
     for c in checks:
-        parts += ["\n", "  ✗ ", (printable(c.text), "strike"), (f"  {cited_numbers(c)}", "")]
+        parts += ["\n", "  ✗ ", (printable(c.text), "strike"), (f"  {c.marks()}", ""),
+                  "\n", ("    " + printable(c.why()), "italic")]
     return Content.assemble(*parts)
 
 
@@ -109,9 +109,6 @@ def answer_as_text(answer: Answer) -> str:
     lines.append(answer.text.strip())
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
-    for c in answer.left_out:
-        lines.append(f"Left out, not backed by the passages it cites: {c.text} "
-                     f"({cited_numbers(c)})")
     if answer.confidence_note():
         lines += ["", answer.confidence_note()]
     if writer_line(answer):
@@ -121,6 +118,10 @@ def answer_as_text(answer: Answer) -> str:
         for c in answer.citations:
             lines.append(f"[{c.n}] {c.source}, chars {c.start}-{c.end}")
             lines += [f"> {line}" for line in c.text.splitlines() if line.strip()]
+    if answer.left_out:
+        lines += ["", LEFT_OUT_TITLE]
+        lines += [f"- {c.text} ({c.marks()}): {c.why()}"
+                  for c in answer.left_out]
     return "\n".join(lines) + "\n"
 
 

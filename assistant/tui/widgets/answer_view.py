@@ -1,9 +1,9 @@
 """An answer: its text as (escaped) Markdown with clickable [n], then its sources.
 
-A model's answer also says what was searched (a rewritten follow-up), which
-sentences were left out because their passages do not back them (struck
-through, never as support), why it fell back to the extractive answer, and who
-wrote it. An extractive answer looks as it always did.
+A model's answer also says what was searched (a rewritten follow-up), why it
+fell back to the extractive answer, who wrote it, and, last, which sentences
+were left out because their passages do not back them (struck through, each
+with the reason, never as support). An extractive answer looks as it always did.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ class AnswerView(Vertical):
         if answer.note:
             yield Static(plain(answer.note),
                          classes="answer-note" + (" -fallback" if answer.fallback else ""))
-        if answer.left_out:
-            yield Static(dropped_content(answer.left_out), classes="dropped")
         if answer.confidence_note():
             yield Static(answer.confidence_note(),
                          classes="confidence" + (" -low" if answer.low_confidence else ""))
@@ -66,6 +64,8 @@ class AnswerView(Vertical):
                          classes="sources-title -nearest")
             yield SourceList(answer.passages[:3], "passage", answer.question,
                              classes="-nearest")
+        if answer.left_out:  # after the answer and its sources: never read as the answer
+            yield Static(dropped_content(answer.left_out), classes="dropped")
 
     @property
     def sources(self) -> SourceList | None:
