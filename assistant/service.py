@@ -49,6 +49,11 @@ class Status:
 class Assistant:
     """Answers questions about one corpus; thread-compatible for one caller at a time."""
 
+    # A follow-up that points back ("Which operator is it working with?") carries the
+    # earlier questions' content words into what is searched (assistant/followup.py);
+    # False gives them only as context, as before (benchmarks/followup_qa.py compares).
+    carry_followups = True
+
     def __init__(self, config: Config, embedder: object) -> None:
         self.config = config
         self.embedder = embedder
@@ -292,8 +297,10 @@ class Assistant:
         """Answer ``question``; a model's text streams to ``on_delta`` as it is written.
 
         A follow-up is rewritten into a standalone question by the model, when one is
-        configured (``Answer.searched``). With ``fallback_on_failure`` a model that cannot
-        be reached gives way to the extractive answer, which says why; otherwise its
+        configured; without one, or when its rewrite is unusable, a follow-up that points
+        back carries the earlier questions' content words (``Answer.searched`` either
+        way). With ``fallback_on_failure`` a model that cannot be reached gives way to
+        the extractive answer, which says why; otherwise its
         :class:`~assistant.errors.LlmUnavailable` is raised.
         """
         from assistant.answer import validate_question
@@ -304,21 +311,23 @@ class Assistant:
         k = k or self.config.k
         answerer = self._answerer
         timings: dict[str, float] = {}
-        searched, context = q, " ".join(earlier)
+        context = " ".join(earlier)
+        searched = self._standalone(q, earlier, k, context)
         try:
             if earlier and hasattr(answerer, "condense"):
                 # The history still weighs in: a rewrite that lost the thread is helped
                 # back by it, a good one hardly moved.
-                searched = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
+                rewrite = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
+                searched = rewrite if rewrite != q else searched
                 timings["condense"] = (time.perf_counter() - t0) * 1000
             drafted, t1 = self._draft(answerer, searched, k, context, on_delta, cancel)
         except LlmUnavailable as exc:
             if not fallback_on_failure:
                 raise
-            drafted, t1 = self._draft(self._extractive, q, k, context, None, None)
+            searched = self._standalone(q, earlier, k, context)
+            drafted, t1 = self._draft(self._extractive, searched, k, context, None, None)
             drafted = replace(drafted, generator=self.generator, fallback=True,
                               note=f"{exc.message} Answered extractively.")
-            searched = q
         t2 = time.perf_counter()
         for name, ms in drafted.timings_ms.items():
             timings[name] = (t1 - t0) * 1000 + ms  # from the moment the question came
@@ -341,6 +350,18 @@ class Assistant:
                 "total": (t2 - t0) * 1000,
             },
         )
+
+    def _standalone(self, question: str, earlier: Sequence[str], k: int, context: str) -> str:
+        """What to search for a follow-up without a model's rewrite: the question with
+        the earlier questions' content carried, when the extractive answer found with it
+        speaks to the question itself (or is a refusal); else the question as asked."""
+        from assistant.followup import speaks_to, standalone
+
+        carried = standalone(question, earlier) if self.carry_followups else question
+        if carried == question:
+            return question
+        drafted, _t = self._draft(self._extractive, carried, k, context, None, None)
+        return carried if drafted.abstained or speaks_to(question, drafted.text) else question
 
     def _draft(
         self,
