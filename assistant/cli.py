@@ -288,15 +288,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval}.get(
         args.command or "chat", cmd_chat
     )
+    as_json = bool(getattr(args, "json", False))
     try:
         return handler(args)
     except AssistantError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc.message, exc.hint, exc.exit_code, as_json)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", None, 130, as_json)
     except BrokenPipeError:
         return 0
+
+
+def _fail(message: str, hint: str | None, code: int, as_json: bool) -> int:
+    """An error as text on stderr; with ``--json`` also as one object on stdout, so a
+    tool reading stdout gets ``{"error", "hint", "exit"}`` instead of nothing."""
+    print(f"error: {message}" if code != 130 else message, file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "hint": hint or "", "exit": code},
+                         ensure_ascii=False))
+    return code

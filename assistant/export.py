@@ -8,6 +8,8 @@ that their passages do not back; an extractive answer exports as it always did.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from assistant.conversation import Turn
 from assistant.models import Answer
 from assistant.textsafe import escape_markdown, markdown_with_markers
@@ -75,3 +77,23 @@ def _passages(numbers: tuple[int, ...]) -> str:
 
 def _with_footnotes(text: str, labels: dict[int, int]) -> str:
     return markdown_with_markers(text, lambda n: f"[^{labels[n]}]" if n in labels else None)
+
+
+def exports_folder() -> Path:
+    """Where exports go unless the person names another file: ``exports/`` in the user
+    data folder (``ASSISTANT_HOME``), not the current folder, which may be a clone."""
+    from assistant.config import user_home
+
+    return user_home() / "exports"
+
+
+def export_path(folder: Path, title: str) -> Path:
+    """A file in ``folder`` named after the conversation's title, numbered from 2 only
+    when that name is taken ("title.md", then "title-2.md", ...)."""
+    slug = "-".join("".join(c if c.isalnum() else " " for c in title).split())[:40]
+    stem = slug.rstrip("-").lower() or "conversation"
+    path, n = folder / f"{stem}.md", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.md"
+    return path

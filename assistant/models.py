@@ -130,9 +130,11 @@ class Answer:
 
     def confidence_note(self) -> str:
         """How sure the answer is, in words a reader can act on ('' when unknown)."""
-        if self.confidence is None or self.abstained:
+        if self.confidence is None:
             return ""
         pct = f"{self.confidence:.0%}"
+        if self.abstained:
+            return f"Not answered: confidence {pct} that the nearest sentence answers it."
         if self.low_confidence:
             return f"Low confidence ({pct}): check the cited passages before relying on it."
         return f"Confidence {pct}."

@@ -21,7 +21,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -102,6 +102,16 @@ def _settings_tag(model_id: str, params: ChunkParams) -> dict[str, str]:
     return {"assistant_model": model_id, "assistant_chunking": chunking}
 
 
+def why_skipped(skipped: Sequence[Skipped], limit: int = 3) -> str:
+    """The files skipped and why, for the error that none was readable ("" if none)."""
+    if not skipped:
+        return ""
+    shown = "; ".join(f"{s.source}: {s.reason}" for s in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    files = "1 file" if len(skipped) == 1 else f"{len(skipped)} files"
+    return f" ({files} skipped: {shown}{more})"
+
+
 def build_index(
     corpus: Path,
     store: Path,
@@ -136,7 +146,7 @@ def build_index(
             (documents if isinstance(got, Document) else skipped).append(got)  # type: ignore[arg-type]
         if not documents:
             raise CorpusError(
-                f"No readable .txt or .md files in '{root}'.",
+                f"No readable .txt or .md files in '{root}'{why_skipped(skipped)}.",
                 "Point --corpus at a folder of text or Markdown articles.",
             )
         old = _previous_manifest(store, rebuild)

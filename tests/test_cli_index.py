@@ -85,7 +85,10 @@ def test_missing_corpus_is_a_one_line_error(tmp_path: Path, run_cli) -> None:
     missing = tmp_path / "no such folder"
     proc = run_cli("index", "--corpus", str(missing), "--store", str(tmp_path / "s"), "--json")
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    # With --json the error is also one object on stdout, for the tool reading it.
+    assert json.loads(proc.stdout) == {"error": f"No folder at '{missing}'.",
+                                       "hint": "Pass an existing folder with --corpus DIR.",
+                                       "exit": 2}
     assert_clean_error(proc.stderr, str(missing))
     assert proc.stderr.startswith(f"error: No folder at '{missing}'")
 
@@ -109,7 +112,7 @@ def test_corrupt_manifest_exits_4_and_rebuild_recovers(
     (store / "manifest.json").write_text('{"format": 1, "model_id": ')
     broken = run_cli("index", "--corpus", str(corpus), "--store", str(store), "--json")
     assert broken.returncode == 4
-    assert broken.stdout == ""
+    assert json.loads(broken.stdout)["exit"] == 4
     assert_clean_error(broken.stderr, "manifest.json", "hint:", "--rebuild")
 
     fixed = run_cli("index", "--corpus", str(corpus), "--store", str(store), "--rebuild", "--json")

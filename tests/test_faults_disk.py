@@ -7,6 +7,7 @@ CAP_SYS_ADMIN); elsewhere the test is skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,7 +58,7 @@ def test_full_disk_is_named_and_the_next_run_completes(small_disk: Any, corpus: 
         assert proc.returncode in (0, 4), proc.stderr
         if proc.returncode == 4:
             failed += 1
-            assert proc.stdout == ""
+            assert json.loads(proc.stdout)["exit"] == 4  # --json: the error as an object
             assert f"The disk holding the index at '{store}' is full." in proc.stderr
             assert "hint: Free some space" in proc.stderr
             assert "--rebuild would need more space" in proc.stderr

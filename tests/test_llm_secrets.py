@@ -117,7 +117,7 @@ def test_wrong_key_is_exit_7_without_either_key(
                    *FEW, *flags(seeded), ASSISTANT_LLM_KEY=WRONG_KEY, ASSISTANT_LOG="DEBUG")
     assert proc.returncode == 7, proc.stderr[-3000:]
     assert keyed_server.url in proc.stderr and SPEC in proc.stderr
-    assert "401" in proc.stderr and proc.stdout == ""
+    assert "401" in proc.stderr and json.loads(proc.stdout)["exit"] == 7  # --json error
     assert_no_key(proc.stdout, proc.stderr)
 
 

@@ -93,7 +93,12 @@ def test_claims_and_focus_point_into_the_passage() -> None:
     assert focus_of(ANSWER, ANSWER.citations) == ("Alpha **is** first.", "")
     label = source_label(ANSWER.citations[0], 0, "Alpha **is** first.").plain
     assert label.startswith("[1] a.txt  chars 0-30\n")
-    assert "“…Alpha **is** first. More.”" in label
+    # Quoted from inside a passage that starts at the document's first character: it
+    # says from where, and opens with no "…" (which read as text cut before char 0).
+    assert "    from char 7: “Alpha **is** first. More.”" in label
+    assert "…" not in label
+    whole = source_label(ANSWER.citations[0], 0, "Intro.").plain
+    assert "    “Intro. Alpha" in whole and "from char" not in whole
 
 
 def test_answer_as_text_quotes_each_citation() -> None:

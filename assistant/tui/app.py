@@ -299,14 +299,14 @@ class ChatApp(App[None]):
             self.run_worker(self.chat.new_conversation(), group="load-chat")
 
     def export_conversation(self, conversation_id: int | None) -> None:
+        from assistant.export import export_path, exports_folder
         from assistant.tui.screens.prompt import PromptScreen
 
         info = self.store.get(conversation_id) if conversation_id is not None else None
         if conversation_id is None or info is None:
             self.notify("Nothing to export yet: ask a question first.", severity="warning")
             return
-        slug = "-".join("".join(c if c.isalnum() else " " for c in info.title).split())[:40]
-        default = Path.cwd() / f"{slug.lower() or 'conversation'}-{conversation_id}.md"
+        default = export_path(exports_folder(), info.title)
 
         def chosen(target: str | None) -> None:
             from assistant.export import export_markdown
@@ -316,6 +316,7 @@ class ChatApp(App[None]):
             path = Path(target).expanduser()
             try:
                 text = export_markdown(info.title, self.store.turns(conversation_id))
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
             except (OSError, AssistantError) as exc:
                 message = exc.message if isinstance(exc, AssistantError) else str(exc)

@@ -66,8 +66,11 @@ def source_label(item: Citation | Passage, index: int, focus: str = "",
         (tag, "bold"), " ", plain(item.source), (f"  chars {item.start}-{item.end}", "dim")
     )
     at = item.text.find(focus) if focus else -1
-    excerpt = ("…" if at > 0 else "") + one_line(item.text[max(at, 0):], width)
-    quote = Content.assemble("    ", ("“" + excerpt + "”", "italic"))
+    excerpt = one_line(item.text[max(at, 0):], width)
+    # Quoted from inside the passage: say from where, rather than open with "…", which
+    # under "chars 0-743" read as text cut before the document's first character.
+    where = (f"from char {item.start + at}: ", "dim") if at > 0 else ""
+    quote = Content.assemble("    ", where, ("“" + excerpt + "”", "italic"))
     return Content.assemble(head, "\n", quote)
 
 

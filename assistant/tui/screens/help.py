@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -22,7 +24,8 @@ KEYS = [
         ("Ctrl+Y", "copy the answer with its citations"),
     ]),
     ("Answers", [
-        ("Ctrl+P", "“Answer with a language model…”: local, ollama:MODEL, openai:MODEL [URL]"),
+        ("Ctrl+P", "“Answer with a language model…”: local, ollama:MODEL, "
+                   "openai:MODEL\u00a0[URL] or llamacpp:PATH.gguf"),
         ("Ctrl+P", "“Answer extractively”: answers quote the passages (no model)"),
         ("Esc", "stop a model while it writes (its draft is not kept)"),
     ]),
@@ -42,12 +45,21 @@ KEYS = [
 ]
 
 
+KEY_WIDTH = 16  # "  " + the key, padded
+# The dialog (app.tcss .help, width 90) shows about 84 columns: what a key does is
+# wrapped here, under itself, so that the terminal never wraps it back to the left edge;
+# a no-break space keeps "openai:MODEL [URL]" together.
+WHAT_WIDTH = 66
+
+
 def help_text() -> Content:
     parts: list[str | tuple[str, str]] = []
     for section, keys in KEYS:
         parts += [(section, "bold underline"), "\n"]
         for key, what in keys:
-            parts += [(f"  {key:<14}", "bold"), what, "\n"]
+            lines = textwrap.wrap(what, WHAT_WIDTH) or [""]
+            parts += [(f"  {key:<{KEY_WIDTH - 2}}", "bold"), lines[0], "\n"]
+            parts += [x for line in lines[1:] for x in (" " * KEY_WIDTH + line, "\n")]
         parts.append("\n")
     parts.append(("Answers come only from the documents; [n] marks the passage a sentence "
                   "rests on. When the documents do not answer, the nearest passages are "
