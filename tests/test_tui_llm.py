@@ -121,16 +121,23 @@ async def test_answer_streams_into_a_draft_then_the_checked_answer_replaces_it(
         view = app.query_one(AnswerView)
         assert view.answer == answer
         shown = screen_text(app)
+        words = " ".join(shown.split())  # lines wrap at the terminal's width
         if answer.fallback:
-            assert "Extracted from the passages: local was asked" in shown
-            assert answer.note[:40] in " ".join(shown.split())
+            assert ("Extracted from the passages by the extractive answerer: local was asked"
+                    in words)
+            assert answer.note[:40] in words
         else:
             assert "Written by local; each sentence checked" in shown
         for check in answer.checks:
             if not check.supported:  # left out, and shown as such, never as support
                 assert check.text not in answer.text
+                assert check.reason and check.reason[:30] in words  # with why
         if any(not c.supported for c in answer.checks):
-            assert "Left out · not backed by the passages they cite:" in shown
+            assert "Left out of the answer · the model wrote these;" in words
+            # Below the answer and its sources, never above it.
+            dropped = view.query_one(".dropped").region.y
+            assert view.query_one(Markdown).region.y < dropped
+            assert view.query_one(".sources-title").region.y < dropped
         # Every marker of the final answer opens its passage, file[start:end]-exact.
         assert answer.citations
         markdown = view.query_one(Markdown)
@@ -228,8 +235,9 @@ async def test_unreachable_endpoint_answers_extractively_and_says_why(
         (warning,) = notes(app, "warning")
         assert warning.startswith("Language model not reachable:")
         assert "openai:tiny-model" in warning and url in warning
-        shown = screen_text(app)
-        assert "Extracted from the passages: openai:tiny-model was asked" in shown
+        shown = " ".join(screen_text(app).split())
+        assert ("Extracted from the passages by the extractive answerer: openai:tiny-model "
+                "was asked") in shown
         await pilot.press("ctrl+y")
         clipboard = app.clipboard
         store = ConversationStore.open()
@@ -238,7 +246,8 @@ async def test_unreachable_endpoint_answers_extractively_and_says_why(
         saved = store.turns(info.id)[0].answer
         assert saved is not None and saved.note == answer.note and saved.fallback
     assert "Note: The language model openai:tiny-model" in clipboard
-    assert "_Extracted from the passages (openai:tiny-model was asked)._" in exported
+    assert ("_Extracted from the passages by the extractive answerer (openai:tiny-model was "
+            "asked)._") in exported
     home = Path(os.environ["ASSISTANT_HOME"])
     files = [p.read_bytes().decode("latin-1") for p in home.rglob("*") if p.is_file()]
     with sqlite3.connect(home / "conversations.sqlite") as db:

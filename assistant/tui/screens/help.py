@@ -65,7 +65,7 @@ def help_text() -> Content:
                   "rests on. When the documents do not answer, the nearest passages are "
                   "listed instead, marked as not being evidence. A model's sentences are "
                   "checked when it has finished: those their passages do not back are left "
-                  "out, shown struck through.", "italic"))
+                  "out, listed last, struck through, each with why.", "italic"))
     return Content.assemble(*parts)
 
 
