@@ -157,7 +157,8 @@ def test_second_writer_is_refused_then_waits_for_the_lock(
     assert refused.returncode == 3
     assert f"pid {first.proc.pid}" in refused.stderr and "'assistant index'" in refused.stderr
     assert "--wait" in refused.stderr and "Traceback" not in refused.stderr
-    assert refused.stdout == ""
+    error = json.loads(refused.stdout)  # --json: the error as one object for the tool
+    assert error["exit"] == 3 and "--wait" in error["hint"]
 
     waiting = subprocess.Popen(
         [sys.executable, "-m", "assistant", *index_args(corpus, store, "--wait", "60")],
