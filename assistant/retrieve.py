@@ -41,6 +41,11 @@ MIN_DEPTH = 40  # hits asked of each retriever before fusion
 # Tuned on SQuAD dev questions other than the reported sample (benchmarks/squad_qa.py).
 RERANK_POOL = 20
 RERANK_WEIGHT = 1.0
+# Which searches the trained question encoder (assistant/qencoder.py) serves, when there is
+# one: "sentences" (the rerank and the answerer weigh sentences with its vector; passages
+# are found with the bundled model's) or "all" (its vector finds the passages too).
+# Chosen by measurement on the tuning samples (benchmarks/qencoder_ablation.py).
+TUNED_FOR = "sentences"
 
 
 @dataclass
@@ -66,7 +71,9 @@ class Candidate:
 class Retrieval:
     candidates: list[Candidate]
     top_dense: float  # best cosine similarity of any chunk to the question alone
-    query_vec: np.ndarray | None = None  # the question's own vector
+    # The question's vector that sentences are weighed with: the question encoder's when
+    # there is one, else the embedder's (the one passages were found with).
+    query_vec: np.ndarray | None = None
 
 
 def _llama_embedding(embedder: Embedder) -> Any:
@@ -105,14 +112,20 @@ class HybridRetriever:
         vectors: VectorStore,
         lexical: LexicalIndex,
         fusion: str = DEFAULT_FUSION,
+        question_encoder: Embedder | None = None,
+        tuned_for: str = TUNED_FOR,
     ) -> None:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}")
+        if tuned_for not in ("sentences", "all"):
+            raise ValueError("tuned_for must be 'sentences' or 'all'")
         self.fusion = fusion
         self.embedder = embedder
+        self.question_encoder = question_encoder
+        self.tuned_for = tuned_for
         self.vectors = vectors
         self.lexical = lexical
         store = ChromaVectorStore(chroma_collection=vectors.collection)
@@ -155,7 +168,15 @@ class HybridRetriever:
         ``use`` selects the retrievers (both by default; one alone for comparisons).
         """
         depth = max(k * 3, MIN_DEPTH)
-        qv = query_vec if query_vec is not None else self.embedder.embed_query(question)
+        sv = None  # the vector sentences are weighed with, when it is not qv
+        if query_vec is not None:
+            qv = query_vec
+        elif self.question_encoder is None:
+            qv = self.embedder.embed_query(question)
+        else:
+            sv = self.question_encoder.embed_query(question)
+            qv = sv if self.tuned_for == "all" else self.embedder.embed_query(question)
+        sv = qv if sv is None else sv
         dense_hits = self.dense(qv, question, depth)
         top_dense = max((c.dense or -1.0 for c in dense_hits), default=-1.0)
         lists: list[tuple[str, float, Sequence[Any]]] = []
@@ -166,18 +187,20 @@ class HybridRetriever:
         if context:
             combined = f"{context} {question}"
             if "dense" in use:
-                cv = self.embedder.embed_query(combined)
+                by = (self.question_encoder if self.question_encoder is not None
+                      and self.tuned_for == "all" else self.embedder)
+                cv = by.embed_query(combined)
                 lists.append(("dense_ctx", 0.5, self.dense(cv, combined, depth)))
             if "bm25" in use:
                 lists.append(("bm25_ctx", 0.5, self.lexical_search(combined, depth)))
         if self.fusion == "rrf":
-            return Retrieval(fuse(lists, k, self.lexical), top_dense, qv)
+            return Retrieval(fuse(lists, k, self.lexical), top_dense, sv)
         # The rerank adds a cosine to a score made of cosines: it needs score fusion.
         pool = max(k, RERANK_POOL) if "dense" in use else k
         fused = fuse_scores(lists, pool, self.lexical)
         if "dense" in use:
-            fused = self.rerank(fused, qv)
-        return Retrieval(fused[:k], top_dense, qv)
+            fused = self.rerank(fused, sv)
+        return Retrieval(fused[:k], top_dense, sv)
 
     def rerank(self, cands: list[Candidate], query_vec: np.ndarray) -> list[Candidate]:
         """Order by fused score plus the best sentence's similarity to the question.

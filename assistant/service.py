@@ -71,6 +71,7 @@ class Assistant:
         self._llm: object | None = None  # the loaded LlamaIndex LLM, kept across reloads
         self._manifest = None
         self._read_only = False
+        self._qencoder: object | None = None  # the trained question encoder, once loaded
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -163,6 +164,10 @@ class Assistant:
             )
         keep = self._answerable(manifest, current)
         self.embedder.load()  # type: ignore[attr-defined]
+        if self._qencoder is None:
+            from assistant.qencoder import load_question_encoder
+
+            self._qencoder = load_question_encoder(self.embedder)
         if self._lexical is not None:
             self._lexical.close()
         if self._vectors is not None and not cfg.chroma_url:
@@ -171,7 +176,9 @@ class Assistant:
                                     owns=keep.intersection)
         self._lexical = LexicalIndex(source / LEXICAL_FILE)
         view = LexicalView(self._lexical, keep.intersection)
-        self._retriever = HybridRetriever(self.embedder, self._vectors, view)  # type: ignore[arg-type]
+        self._retriever = HybridRetriever(
+            self.embedder, self._vectors, view, question_encoder=self._qencoder,  # type: ignore[arg-type]
+        )
         self._extractive = ExtractiveAnswerer(view)  # type: ignore[arg-type]
         self._answerer = self._writer()
         self._manifest = manifest

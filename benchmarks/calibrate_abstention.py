@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
-from qa_harness import contains, open_index  # noqa: E402
+from qa_harness import add_qencoder_option, contains, open_index  # noqa: E402
 from squad_qa import load_questions, unanswerable, write_articles  # noqa: E402
 
 from assistant.abstain import (  # noqa: E402
@@ -105,7 +105,7 @@ def hotpot_rows(args: argparse.Namespace, embedder: OnnxEmbedder) -> list[dict[s
     corpus = args.workdir / "hotpot-corpus"
     qs = write_hotpot_paragraphs(args.hotpot, corpus)
     retriever, answerer, _ = open_index(corpus, args.workdir / "hotpot-store", embedder,
-                                        args.fusion)
+                                        args.fusion, args.qencoder)
     rows = []
     for q in qs:
         r = retriever.retrieve(q["question"], args.k)
@@ -137,7 +137,7 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
     corpus, store = args.workdir / "squad" / "corpus", args.workdir / "squad" / "store"
     write_articles(args.squad / "dev-v1.1.json", corpus)
     embedder = OnnxEmbedder().load()
-    retriever, answerer, _ = open_index(corpus, store, embedder, args.fusion)
+    retriever, answerer, _ = open_index(corpus, store, embedder, args.fusion, args.qencoder)
     # A sample other than squad_qa.py's reported one (different seed).
     qs = load_questions(args.squad, 2 * args.n, args.seed)
     rows = answerable_and_removed(retriever, answerer, qs, args.k, "squad")
@@ -150,7 +150,7 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
         nq_dir = args.workdir / "nq"
         nq_qa.write_corpus(nq_rows, nq_dir / "corpus")
         retriever, answerer, _ = open_index(nq_dir / "corpus", nq_dir / "store", embedder,
-                                            args.fusion)
+                                            args.fusion, args.qencoder)
         rows += answerable_and_removed(retriever, answerer, nq_qa.questions(nq_rows, "tune"),
                                        args.k, "nq")
     if args.hotpot:
@@ -199,6 +199,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the evidence rows of the last run (after changing only the fit)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "abstention.json")
+    add_qencoder_option(ap)
     args = ap.parse_args()
 
     cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}.json"

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
-from qa_harness import contains, open_index, write_results  # noqa: E402
+from qa_harness import add_qencoder_option, contains, open_index, write_results  # noqa: E402
 from squad_qa import load_questions, write_articles  # noqa: E402
 
 from assistant import ranking  # noqa: E402
@@ -57,13 +57,15 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
     embedder = OnnxEmbedder().load()
     squad_dir = args.workdir / "squad"
     write_articles(args.squad / "dev-v1.1.json", squad_dir / "corpus")
-    retriever, answerer, _ = open_index(squad_dir / "corpus", squad_dir / "store", embedder)
+    retriever, answerer, _ = open_index(squad_dir / "corpus", squad_dir / "store", embedder,
+                                        qencoder=args.qencoder)
     rows = groups_for(retriever, answerer, load_questions(args.squad, SQUAD_TUNE[1],
                                                           SQUAD_TUNE[0]), args.k, "squad")
     nq_rows = nq_qa.read_nq(args.nq)
     nq_dir = args.workdir / "nq"
     nq_qa.write_corpus(nq_rows, nq_dir / "corpus")
-    retriever, answerer, _ = open_index(nq_dir / "corpus", nq_dir / "store", embedder)
+    retriever, answerer, _ = open_index(nq_dir / "corpus", nq_dir / "store", embedder,
+                                        qencoder=args.qencoder)
     rows += groups_for(retriever, answerer, nq_qa.questions(nq_rows, "tune"), args.k, "nq")
     return rows
 
@@ -99,10 +101,13 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=HERE / "scratch")
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--reuse", action="store_true", help="reuse the last run's feature rows")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also refit without each feature in turn and report its check top-1")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "answerer.json")
+    add_qencoder_option(ap)
     args = ap.parse_args()
 
-    cache = args.workdir / "answerer-rows.json"
+    cache = args.workdir / f"answerer-rows-{args.qencoder}.json"
     if args.reuse and cache.exists():
         groups = json.loads(cache.read_text())
     else:
@@ -126,7 +131,34 @@ def main() -> None:
         a, b = top1(sel, w), top1(sel, current)
         results["check_half"][src] = {"n": len(sel), "top1_fitted": a, "top1_current": b}
         print(f"  {src:6} n={len(sel):4}  top-1 fitted {a:.1%}  current {b:.1%}")
+    if args.ablate:
+        results["drop_one"] = ablate(fit, check)
     write_results(args.out, results)
+
+
+def ablate(fit: list[dict[str, Any]], check: list[dict[str, Any]]) -> dict[str, Any]:
+    """Check-half top-1 with each feature left out of the fit (its column zeroed)."""
+    out: dict[str, Any] = {}
+    full = fit_softmax(fit)
+    base = {src: top1([g for g in check if src in ("all", g["source"])], full)
+            for src in ("squad", "nq", "all")}
+    print(f"\ndrop one feature (check half; all features: squad {base['squad']:.1%}, "
+          f"nq {base['nq']:.1%}):")
+    for i, name in enumerate(ranking.FEATURES):
+        if name == "context":
+            continue  # not fitted (no tuning question has earlier turns)
+
+        def without(groups: list[dict[str, Any]], i: int = i) -> list[dict[str, Any]]:
+            return [{**g, "x": [[0.0 if j == i else v for j, v in enumerate(r)]
+                                for r in g["x"]]} for g in groups]
+
+        w = fit_softmax(without(fit))
+        row = {src: top1(without([g for g in check if src in ("all", g["source"])]), w)
+               for src in ("squad", "nq", "all")}
+        out[name] = {k: round(v - base[k], 4) for k, v in row.items()}
+        print(f"  without {name:10} squad {row['squad'] - base['squad']:+.1%}  "
+              f"nq {row['nq'] - base['nq']:+.1%}  all {row['all'] - base['all']:+.1%}")
+    return out
 
 
 if __name__ == "__main__":

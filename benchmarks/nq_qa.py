@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
+    add_qencoder_option,
     line,
     open_index,
     print_reliability,
@@ -90,12 +91,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=0, help="only the first N of the sample")
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--out", type=Path)
+    add_qencoder_option(ap)
     args = ap.parse_args()
 
     rows = read_nq(args.nq)
     corpus = args.workdir / "corpus"
     n_docs = write_corpus(rows, corpus)
-    retriever, answerer, summary = open_index(corpus, args.workdir / "store")
+    retriever, answerer, summary = open_index(corpus, args.workdir / "store",
+                                              qencoder=args.qencoder)
     print(f"index: {summary.line()} ({n_docs} passages)")
     texts = {p.name: p.read_text(encoding="utf-8") for p in corpus.glob("*.txt")}
     qs = questions(rows, args.sample)

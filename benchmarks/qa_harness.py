@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.answer import ExtractiveAnswerer  # noqa: E402
 from assistant.evaluate import reliability  # noqa: E402
-from assistant.retrieve import HybridRetriever  # noqa: E402
+from assistant.qencoder import load_question_encoder  # noqa: E402
+from assistant.retrieve import TUNED_FOR, HybridRetriever  # noqa: E402
 from index.build import LEXICAL_FILE, build_index  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 from index.lexical import LexicalIndex  # noqa: E402
@@ -67,17 +68,31 @@ def write_results(path: Path, data: dict[str, Any]) -> None:
     print(f"\nwrote {path}")
 
 
+QENCODER_USES = ("none", "sentences", "all")
+
+
+def add_qencoder_option(ap: Any) -> None:
+    """``--qencoder``: what the trained question encoder serves (the product's use by default)."""
+    ap.add_argument("--qencoder", choices=QENCODER_USES, default=TUNED_FOR,
+                    help="the trained question encoder: not used, for sentences only, or for "
+                    f"passage retrieval too (default: {TUNED_FOR}, as the product)")
+
+
 def open_index(
-    corpus: Path, store: Path, embedder: OnnxEmbedder | None = None, fusion: str = "scores"
+    corpus: Path, store: Path, embedder: OnnxEmbedder | None = None, fusion: str = "scores",
+    qencoder: str = TUNED_FOR,
 ) -> tuple[HybridRetriever, ExtractiveAnswerer, Any]:
-    """Bring the index of ``corpus`` up to date; the product's retriever and answerer on it."""
+    """Bring the index of ``corpus`` up to date; the product's retriever and answerer on it,
+    the question encoder used as ``qencoder`` says (see :data:`QENCODER_USES`)."""
     embedder = embedder or OnnxEmbedder().load()
     summary = build_index(corpus, store, embedder)
     manifest = load_manifest(store)
     assert manifest is not None
     lexical = LexicalIndex(store / LEXICAL_FILE)
+    encoder = None if qencoder == "none" else load_question_encoder(embedder)
     retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
-                                fusion=fusion)
+                                fusion=fusion, question_encoder=encoder,
+                                tuned_for=qencoder if encoder is not None else TUNED_FOR)
     return retriever, ExtractiveAnswerer(lexical), summary
 
 

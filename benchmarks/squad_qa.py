@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
+    add_qencoder_option,
     line,
     open_index,
     print_reliability,
@@ -123,12 +124,13 @@ def main() -> None:
                     help="also ask unanswerable questions (SQuAD 2.0, HotpotQA, RGB) of the "
                     "articles and report how many are refused")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
+    add_qencoder_option(ap)
     args = ap.parse_args()
 
     corpus, store = args.workdir / "corpus", args.workdir / "store"
     chars = write_articles(args.squad / "dev-v1.1.json", corpus)
     t0 = time.perf_counter()
-    retriever, answerer, summary = open_index(corpus, store)
+    retriever, answerer, summary = open_index(corpus, store, qencoder=args.qencoder)
     print(f"index: {summary.line()} ({chars:,} characters; built in {time.perf_counter()-t0:.1f}s)")
     texts = {p.name: p.read_text(encoding="utf-8") for p in corpus.glob("*.txt")}
 

