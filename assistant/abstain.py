@@ -50,18 +50,18 @@ class Evidence:
 # Fitted weights: intercept, then one per feature of Evidence.features(), from
 # benchmarks/calibrate_abstention.py (results/abstention.json): a sign-constrained
 # logistic fit, its intercept set so that at most 2% of answerable training
-# questions are refused. Held-out half: 98.0% of answerable SQuAD, 96.7% of NQ and
-# 98.0% of HotpotQA's two-article questions (asked of their own paragraphs)
-# answered; all off-topic HotpotQA, 86% of RGB news queries, 27% of SQuAD and 58% of
-# NQ questions whose answer was taken out, and 9% of SQuAD 2.0's adversarial ones
-# refused.
-WEIGHTS = (-5.906, 2.582, 1.004, 0.431, 1.695, -0.25, 2.144, 2.279, -1.784)
+# questions are refused. Refit with the trained question encoder's sentence cosine
+# (assistant/qencoder.py). Held-out half: 97.3% of answerable SQuAD, 95.3% of NQ and
+# 100% of HotpotQA's two-article questions (asked of their own paragraphs) answered;
+# all off-topic HotpotQA, 88% of RGB news queries, 30% of SQuAD and 56% of NQ
+# questions whose answer was taken out, and 12% of SQuAD 2.0's adversarial ones refused.
+WEIGHTS = (-5.801, 2.873, 1.421, 0.169, 1.544, 0.0, 1.375, 2.411, -1.824)
 # Confidence: the probability that the answer holds what was asked, a logistic model
 # over the same features, fitted (without class balancing, so its output is a
 # probability) on whether the answer the answerer gives holds the gold answer, over the
 # answers it gives to questions as asked (not the answer-removed copies, which made
 # confidence run 20-30 points low on real answerable questions).
-CONFIDENCE = (-3.293, -0.006, 0.62, 0.777, 0.342, 0.027, 1.521, 1.365, -0.801)
+CONFIDENCE = (-2.307, 0.079, 0.485, 0.34, -0.171, 0.229, 1.218, 1.465, -1.172)
 
 
 def logit(weights: Sequence[float], features: Sequence[float]) -> float:

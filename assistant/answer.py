@@ -209,10 +209,8 @@ class ExtractiveAnswerer:
                 # Without stored sentence vectors, the passage's own cosine stands in.
                 sent.sim = float(sims[j]) if sims is not None else (c.dense or 0.0)
                 rows.append(ranking.features(
-                    view, texts[j], words[j], cover=covers[j], sim=sent.sim, prior=prior,
-                    rank=i, dense=c.dense if c.dense is not None else 0.0,
+                    view, texts[j], cover=covers[j], sim=sent.sim, prior=prior,
                     context=coverage(stems, ctx_weights) if ctx_weights else 0.0,
-                    first=j == 0,
                     pairs=ranking.pair_share(q_pairs, stem_lists[j]),
                     before=covers[j - 1] if j > 0 else 0.0,
                     after=covers[j + 1] if j + 1 < len(covers) else 0.0,

@@ -3,12 +3,12 @@ fitted model that weighs them.
 
 A question shares few words with its answer when it is asked in the reader's own
 words, so word overlap is one signal among several: the cosine of the sentence's
-in-context vector with the question's (meaning, from the bundled model), how much
-of the question's IDF-weighted content the sentence holds, how its passage was
-ranked, whether it holds the kind of thing the question asks for (a number, a
-date, a name) that the question itself does not already hold, and whether it
-says something the question does not (a sentence that only restates the
-question, or a heading, rarely answers it).
+in-context vector with the question's vector from the trained question encoder
+(:mod:`assistant.qencoder`: meaning, learned from questions and the sentences that
+answer them), how much of the question's IDF-weighted content the sentence and its
+neighbours hold, its passage's retrieval score, whether it holds the kind of thing
+the question asks for (a number, a date, a name) that the question itself does not
+already hold, and whether it is a heading.
 
 The weights are fitted by ``benchmarks/fit_answerer.py`` (a softmax over each
 question's candidate sentences, so they learn to put the answering sentence
@@ -18,7 +18,6 @@ Questions (search queries written without seeing it); see its results file.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -50,18 +49,11 @@ _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
 
 FEATURES = (
     "cover",  # share of the question's IDF-weighted content stems the sentence holds
-    "sim",  # cosine of its in-context vector with the question's
+    "sim",  # cosine of its in-context vector with the question encoder's vector
     "prior",  # its passage's fused retrieval score over the best one's
-    "dense",  # its passage's cosine with the question (meaning, whatever the words)
-    "rank",  # 1 / (1 + its passage's rank)
     "context",  # share of earlier turns' content it holds (follow-ups)
-    "type_ok",  # holds the kind of thing asked for, beyond what the question holds
-    "type_miss",  # a kind is asked for and it holds none
-    "new_names",  # capitalised words the question lacks (up to 3), / 3
-    "novelty",  # share of its content words the question lacks
+    "type",  # +1 holds the kind asked for (beyond what the question holds), -1 not, 0 none asked
     "heading",  # no closing punctuation: a title or heading line
-    "first",  # the first sentence of its passage
-    "length",  # log(1 + words) / log(60)
     "pairs",  # share of the question's adjacent content-word pairs it holds in order
     "before",  # the cover of the sentence before it in its passage
     "after",  # ... and of the one after (the question's subject may be named there)
@@ -70,8 +62,10 @@ FEATURES = (
 # Fitted by benchmarks/fit_answerer.py; one weight per FEATURES entry (results/answerer.json).
 # The tuning questions have no earlier turns, so "context" is not fitted: it is set
 # to half the weight of "cover" (an earlier turn's words count half as much).
-WEIGHTS: tuple[float, ...] = (3.007, 6.414, 3.603, 1.198, 1.177, 1.504, 1.184, -1.184, 0.23, 1.14,
-                              -1.687, -0.035, -0.052, 1.28, 0.587, 0.226)
+# With the trained question encoder, its cosine carries most of the weight; the passage's
+# own cosine and rank, new names, novelty, first-in-passage and length were dropped: left
+# out together they cost nothing on the tuning check (results/answerer.json, "dropped").
+WEIGHTS: tuple[float, ...] = (2.363, 11.498, 5.073, 1.181, 1.146, -1.565, 0.919, 0.562, 0.147)
 
 
 def expected_type(question: str) -> str | None:
@@ -155,33 +149,20 @@ class QuestionView:
 def features(
     q: QuestionView,
     text: str,
-    words: Sequence[str],
     *,
     cover: float,
     sim: float,
     prior: float,
-    dense: float,
-    rank: int,
     context: float,
-    first: bool,
     pairs: float,
     before: float,
     after: float,
 ) -> list[float]:
     """The FEATURES of one sentence."""
-    typed = q.holds_kind(text) if q.kind else False
-    new_names = len(names(text, skip_first=True) - q.names)
-    novel = sum(1 for w in words if w not in q.content) / len(words) if words else 0.0
-    n_words = len(_WORD.findall(text))
+    kind = (1.0 if q.holds_kind(text) else -1.0) if q.kind else 0.0
     return [
-        cover, sim, prior, dense, 1.0 / (1 + rank), context,
-        1.0 if q.kind and typed else 0.0,
-        1.0 if q.kind and not typed else 0.0,
-        min(new_names, 3) / 3.0,
-        novel,
+        cover, sim, prior, context, kind,
         0.0 if _TERMINAL.search(text) else 1.0,
-        1.0 if first else 0.0,
-        math.log1p(n_words) / math.log(60),
         pairs, before, after,
     ]
 

@@ -101,6 +101,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=HERE / "scratch")
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--reuse", action="store_true", help="reuse the last run's feature rows")
+    ap.add_argument("--drop", default="",
+                    help="features to leave out of the fit together (comma-separated; their "
+                    "columns zeroed), to measure removing them at once")
     ap.add_argument("--ablate", action="store_true",
                     help="also refit without each feature in turn and report its check top-1")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "answerer.json")
@@ -113,6 +116,10 @@ def main() -> None:
     else:
         groups = collect(args)
         cache.write_text(json.dumps(groups))
+    drop = [ranking.FEATURES.index(f) for f in args.drop.split(",") if f]
+    if drop:
+        groups = [{**g, "x": [[0.0 if j in drop else v for j, v in enumerate(r)] for r in g["x"]]}
+                  for g in groups]
     usable = [g for g in groups if any(g["y"])]
     random.Random(5).shuffle(usable)
     fit, check = usable[::2], usable[1::2]

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PROJECT_ROOT, SEEDS, subprocess_env
 
 from assistant import cli, qencoder
 from assistant.errors import ModelError
 from index.embed import OnnxEmbedder
 from index.load import file_sha256
-
-from conftest import PROJECT_ROOT, SEEDS, subprocess_env
 
 pytestmark = pytest.mark.slow
 
