@@ -526,7 +526,7 @@ pools within half a point of the trained model.
 Validation top-1 (the pool's best sentence overlaps the answer): untuned
 {figures["validation_top1_untuned"]}, tuned {figures["validation_top1_tuned"]}; exported
 file: {exp["validation"]}. Benchmark figures (held-out SQuAD dev and NQ-open samples) are in
-the project README and `benchmarks/results/`.
+`docs/benchmarks.md` and `benchmarks/results/`.
 
 Retrain (replaces this file; then update `MODEL_SHA256` in `assistant/qencoder.py`):
 
