@@ -166,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_start = [round(x, 1) for x in os.getloadavg()]  # the machine may be shared: say so
 
     import assistant.retrieve as product
+    from assistant.qencoder import load_question_encoder
     from index.build import LEXICAL_FILE
     from index.embed import OnnxEmbedder
     from index.lexical import LexicalIndex
@@ -215,6 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes: dict[str, Callable[[str], list[str]]] = {
         mode_of[f]: hybrid(r) for f, r in retrievers.items()
     }
+    # The product weighs sentences, and so re-orders the fused passages, with the trained
+    # question encoder's vector (assistant/qencoder.py); "hybrid" above is the same fusion
+    # with the bundled model's vector, which the fusion variants replay.
+    encoder = load_question_encoder(embedder.load())
+    if encoder is not None:
+        modes["hybrid+qencoder"] = hybrid(product.HybridRetriever(
+            embedder, vectors, lexical, question_encoder=encoder))
     modes["bm25"] = lambda q: [cid for cid, _ in retriever.lexical_search(q, args.k)]
     modes["dense"] = lambda q: [
         c.chunk_id for c in retriever.dense(embedder.embed_query(q), q, args.k)
