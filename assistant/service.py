@@ -319,20 +319,27 @@ class Assistant:
         answerer = self._answerer
         timings: dict[str, float] = {}
         context = " ".join(earlier)
-        searched = self._standalone(q, earlier, k, context)
+        plain = None  # what _standalone gave, computed at most once
         try:
+            searched, ready = q, None
             if earlier and hasattr(answerer, "condense"):
                 # The history still weighs in: a rewrite that lost the thread is helped
                 # back by it, a good one hardly moved.
-                rewrite = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
-                searched = rewrite if rewrite != q else searched
+                searched = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
                 timings["condense"] = (time.perf_counter() - t0) * 1000
-            drafted, t1 = self._draft(answerer, searched, k, context, on_delta, cancel)
+            if searched == q:
+                plain = self._standalone(q, earlier, k, context)
+                searched, ready = plain
+            if ready is not None and answerer is self._extractive:
+                drafted, t1 = ready  # the carried question was answered just now
+            else:
+                drafted, t1 = self._draft(answerer, searched, k, context, on_delta, cancel)
         except LlmUnavailable as exc:
             if not fallback_on_failure:
                 raise
-            searched = self._standalone(q, earlier, k, context)
-            drafted, t1 = self._draft(self._extractive, searched, k, context, None, None)
+            searched, ready = plain or self._standalone(q, earlier, k, context)
+            drafted, t1 = ready or self._draft(self._extractive, searched, k, context, None,
+                                               None)
             drafted = replace(drafted, generator=self.generator, fallback=True,
                               note=f"{exc.message} Answered extractively.")
         t2 = time.perf_counter()
@@ -358,17 +365,23 @@ class Assistant:
             },
         )
 
-    def _standalone(self, question: str, earlier: Sequence[str], k: int, context: str) -> str:
+    def _standalone(
+        self, question: str, earlier: Sequence[str], k: int, context: str
+    ) -> tuple[str, tuple[Drafted, float] | None]:
         """What to search for a follow-up without a model's rewrite: the question with
         the earlier questions' content carried, when the extractive answer found with it
-        speaks to the question itself (or is a refusal); else the question as asked."""
+        speaks to the question itself (or is a refusal); else the question as asked.
+        With the carried question comes that extractive answer (and ``_draft``'s time),
+        so that it is not drafted twice; None when the question is searched as asked."""
         from assistant.followup import speaks_to, standalone
 
         carried = standalone(question, earlier) if self.carry_followups else question
         if carried == question:
-            return question
-        drafted, _t = self._draft(self._extractive, carried, k, context, None, None)
-        return carried if drafted.abstained or speaks_to(question, drafted.text) else question
+            return question, None
+        drafted = self._draft(self._extractive, carried, k, context, None, None)
+        if drafted[0].abstained or speaks_to(question, drafted[0].text):
+            return carried, drafted
+        return question, None
 
     def _draft(
         self,
