@@ -308,24 +308,21 @@ class CitationChecker:
                 continue
             vec = next(sent_vecs)
             meaning = max(float(np.max(self._vectors[t] @ vec)) for t in set(texts))
-            out.append(Support(meaning, self._lexical(sentence, texts),
-                               self._missing_share(sentence, texts)))
+            # The sentence's names and the passages' words, read once for both measures.
+            names, found = facts(sentence), _fact_words(texts)
+            missing = sum(1 for f in names if not _held(f, found)) / len(names) if names else 0.0
+            out.append(Support(meaning, self._lexical(sentence, texts, names, found), missing))
         return out
 
-    def _lexical(self, sentence: str, texts: Sequence[str]) -> float:
+    def _lexical(self, sentence: str, texts: Sequence[str], names: set[str],
+                 found: _Lookup) -> float:
         words = content_words(sentence)
         weights = (question_weights(words, self.idf) if self.idf is not None
                    else dict.fromkeys((stem(w) for w in words), 1.0))
         held = set().union(*(stems_of(t) for t in texts))
         # A name the passages give in another form ("China" for "Chinese") is held.
-        names, found = facts(sentence), _fact_words(texts)
         held |= {stem(w) for w in words if w in names and _word_held(w, found)}
         return coverage(held, weights)
-
-    @staticmethod
-    def _missing_share(sentence: str, texts: Sequence[str]) -> float:
-        found = facts(sentence)
-        return len(missing_facts(sentence, texts)) / len(found) if found else 0.0
 
     def _embed_passages(self, texts: set[str]) -> None:
         """Sentence vectors of the passages not cached yet, in one model run; the
