@@ -168,15 +168,14 @@ class HybridRetriever:
         ``use`` selects the retrievers (both by default; one alone for comparisons).
         """
         depth = max(k * 3, MIN_DEPTH)
-        sv = None  # the vector sentences are weighed with, when it is not qv
+        # qv finds passages; sv weighs sentences (the question encoder's, when there is one).
         if query_vec is not None:
-            qv = query_vec
+            qv = sv = query_vec
         elif self.question_encoder is None:
-            qv = self.embedder.embed_query(question)
+            qv = sv = self.embedder.embed_query(question)
         else:
             sv = self.question_encoder.embed_query(question)
             qv = sv if self.tuned_for == "all" else self.embedder.embed_query(question)
-        sv = qv if sv is None else sv
         dense_hits = self.dense(qv, question, depth)
         top_dense = max((c.dense or -1.0 for c in dense_hits), default=-1.0)
         lists: list[tuple[str, float, Sequence[Any]]] = []
