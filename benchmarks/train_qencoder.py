@@ -36,8 +36,6 @@ whole SQuAD articles and NQ questions, never the benchmarks' samples.
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
 import random
 import shutil
@@ -51,172 +49,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from qencoder_prep import NQ_FILE, SENTENCE_POOL, SQUAD_FILE, prep, validation_rows  # noqa: E402
+
 from assistant.qencoder import CARD_NAME, MODEL_NAME  # noqa: E402
-from index import sentvec  # noqa: E402
-from index.chunk import ChunkParams, chunk_text, sentences  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
+from index.load import file_sha256 as sha256  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = ROOT / "assistant" / "data" / "question-encoder"
-SQUAD_FILE, NQ_FILE = "squad-v1.1-train.json.gz", "nq-qed-train.jsonl.gz"
-SENTENCE_POOL = 5  # passages per question, as assistant.answer.SENTENCE_POOL
 SCALE = 20.0  # cosine -> logit
 PASSAGE_WEIGHT = 0.5  # the passage loss beside the sentence loss
 MAX_QUESTION_TOKENS = 64
-VALID_SHARE = 0.02
-
-
-# ---------------------------------------------------------------------------- prep
-
-
-def _squad_docs(path: Path, n: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
-    """Whole articles, in a seeded random order, until ``n`` questions: (docs, questions)."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        arts = json.load(fh)["data"]
-    rng.shuffle(arts)
-    docs, qs = [], []
-    for art in arts:
-        if len(qs) >= n:
-            break
-        parts, offset = [], 0
-        doc = len(docs)
-        for p in art["paragraphs"]:
-            ctx = p["context"]
-            lead = len(ctx) - len(ctx.lstrip())
-            body = ctx.strip()
-            for qa in p["qas"]:
-                a = qa["answers"][0]
-                s = offset + a["answer_start"] - lead
-                if body[s - offset: s - offset + len(a["text"])] != a["text"]:
-                    continue
-                qs.append({"q": qa["question"], "doc": doc, "start": s,
-                           "end": s + len(a["text"]), "answers": [a["text"]], "set": "squad"})
-            parts.append(body)
-            offset += len(body) + 2
-        docs.append({"text": "\n\n".join(parts) + "\n", "set": "squad"})
-    return docs, qs
-
-
-def _nq_docs(path: Path) -> tuple[list[dict], list[dict]]:
-    """One document per QED paragraph, written as benchmarks/nq_qa.py writes NQ passages."""
-    docs, qs, seen = [], [], {}
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(x) for x in fh if x.strip()]
-    for r in rows:
-        para = r["paragraph_text"]
-        head = f"{r['title_text']}\n\n"
-        lead = len(para) - len(para.lstrip())
-        key = head + para
-        if key not in seen:
-            seen[key] = len(docs)
-            docs.append({"text": f"{head}{para.strip()}\n", "set": "nq"})
-        doc = seen[key]
-        for s, e in r["answer_spans"]:
-            s2 = len(head) + s - lead
-            if docs[doc]["text"][s2: s2 + (e - s)] != para[s:e]:
-                continue
-            qs.append({"q": r["question_text"], "doc": doc, "start": s2, "end": s2 + e - s,
-                       "answers": list(r["answer_text"]), "set": "nq"})
-            break  # one gold span per question
-    return docs, qs
-
-
-def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Chunks, their stored-form sentence vectors, question pools; cached in ``work``."""
-    meta_path = work / "prep.json"
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())
-    t0 = time.time()
-    rng = random.Random(args.seed)
-    sq_docs, sq_qs = _squad_docs(args.train / SQUAD_FILE, args.squad_n, rng)
-    nq_docs, nq_qs = _nq_docs(args.train / NQ_FILE)
-    if args.smoke:
-        sq_docs, nq_docs = sq_docs[:2], nq_docs[:60]
-        sq_qs = [q for q in sq_qs if q["doc"] < 2][:60]
-        nq_qs = [q for q in nq_qs if q["doc"] < 60][:60]
-    for q in nq_qs:
-        q["doc"] += len(sq_docs)
-    docs, qs = sq_docs + nq_docs, sq_qs + nq_qs
-    embedder = OnnxEmbedder().load()
-    params = ChunkParams()
-    chunks: list[dict[str, Any]] = []
-    for d, doc in enumerate(docs):
-        for c in chunk_text(doc["text"], params, embedder):
-            chunks.append({"doc": d, "start": c.start, "end": c.end, "text": c.text,
-                           "set": doc["set"]})
-    print(f"prep: {len(docs):,} documents, {len(chunks):,} passages, {len(qs):,} questions",
-          flush=True)
-    texts = [c["text"] for c in chunks]
-    done = [0]
-
-    def progress(n: int) -> None:
-        done[0] += n
-        if done[0] % 2000 < n:
-            print(f"  embedded {done[0]:,}/{len(texts):,} passages", flush=True)
-
-    vecs, packed = sentvec.embed_chunks(embedder, texts, progress)
-    sent_vecs, sent_offsets, sent_spans = [], [0], []
-    for c, blob in zip(chunks, packed, strict=True):
-        v = sentvec.unpack(blob or b"", embedder.dim)  # as the index stores and reads them
-        spans = [(c["start"] + s, c["start"] + e) for s, e, _p in sentences(c["text"])]
-        if v is None or len(v) != len(spans):
-            v, spans = np.zeros((0, embedder.dim), np.float32), []
-        sent_vecs.append(v)
-        sent_spans.extend(spans)
-        sent_offsets.append(sent_offsets[-1] + len(spans))
-    sents = np.concatenate(sent_vecs).astype(np.float32)
-    by_doc: dict[int, list[int]] = {}
-    for i, c in enumerate(chunks):
-        by_doc.setdefault(c["doc"], []).append(i)
-    # The bundled model's question vectors retrieve each pool (dense, within its dataset).
-    qvecs = embedder.embed_documents([q["q"] for q in qs])
-    sets = np.array([c["set"] for c in chunks])
-    rows = []
-    for name in ("squad", "nq"):
-        idx = np.nonzero(sets == name)[0]
-        qi = [i for i, q in enumerate(qs) if q["set"] == name]
-        for lo in range(0, len(qi), 2048):
-            part = qi[lo: lo + 2048]
-            sims = qvecs[part] @ vecs[idx].T
-            top = np.argsort(-sims, axis=1)[:, : SENTENCE_POOL + 1]
-            for row, i in enumerate(part):
-                q = qs[i]
-                gold = [j for j in by_doc[q["doc"]]
-                        if chunks[j]["start"] <= q["start"] < chunks[j]["end"]]
-                if not gold:
-                    continue
-                pool = [gold[0]] + [int(idx[t]) for t in top[row] if idx[t] != gold[0]]
-                pool = pool[:SENTENCE_POOL]
-                pos, skip = [], []
-                for j in pool:
-                    for s in range(sent_offsets[j], sent_offsets[j + 1]):
-                        a, b = sent_spans[s]
-                        if chunks[j]["doc"] == q["doc"] and a < q["end"] and q["start"] < b:
-                            pos.append(s)
-                        elif any(ans.lower() in chunks[j]["text"][a - chunks[j]["start"]:
-                                                               b - chunks[j]["start"]].lower()
-                                 for ans in q["answers"]):
-                            skip.append(s)
-                if pos:
-                    rows.append({"q": q["q"], "set": name, "doc": q["doc"], "pool": pool,
-                                 "pos": pos, "skip": skip})
-    # Validation: whole SQuAD articles and NQ paragraphs kept apart from training.
-    docs_order = sorted({r["doc"] for r in rows})
-    random.Random(args.seed + 1).shuffle(docs_order)
-    n_valid = max(1, int(len(docs_order) * VALID_SHARE))
-    valid_docs = set(docs_order[:n_valid])
-    for r in rows:
-        r["valid"] = r["doc"] in valid_docs
-    np.save(work / "sentences.npy", sents)
-    np.save(work / "passages.npy", vecs.astype(np.float32))
-    meta = {"rows": rows, "sent_offsets": sent_offsets, "seconds": round(time.time() - t0, 1),
-            "documents": len(docs), "passages": len(chunks), "sentences": int(len(sents))}
-    meta_path.write_text(json.dumps(meta))
-    print(f"prep: {len(rows):,} questions with an answering sentence in their pool "
-          f"({sum(r['valid'] for r in rows):,} kept for validation), "
-          f"{meta['seconds']:.0f} s", flush=True)
-    return meta
 
 
 # --------------------------------------------------------------------------- train
@@ -253,6 +97,15 @@ def _encode(model: Any, tok: Any, texts: list[str]) -> Any:
     return pooled(model(ids, mask), mask)
 
 
+def _encode_all(model: Any, tok: Any, texts: list[str], batch: int = 128) -> np.ndarray:
+    """Every text's vector from ``model`` as it is now (no gradients), in batches."""
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([_encode(model, tok, texts[i: i + batch]).numpy()
+                               for i in range(0, len(texts), batch)])
+
+
 def _losses(qv: Any, rows: list[dict], sents: Any, passages: Any, offsets: list[int]) -> Any:
     """Listwise loss over the batch's pool sentences (and passages), own answers positive."""
     import torch
@@ -279,35 +132,28 @@ def _losses(qv: Any, rows: list[dict], sents: Any, passages: Any, offsets: list[
     return sent_loss + PASSAGE_WEIGHT * passage_loss, sent_loss, passage_loss
 
 
+def _pool_top1(vecs: np.ndarray, rows: list[dict], sents: np.ndarray,
+               offsets: list[int]) -> float:
+    """The share of ``rows`` whose pool sentence nearest its vector is an answer."""
+    hits = 0
+    for v, r in zip(vecs, rows, strict=True):
+        ids = [s for j in r["pool"] for s in range(offsets[j], offsets[j + 1])]
+        hits += ids[int(np.argmax(sents[ids] @ v))] in set(r["pos"])
+    return round(hits / max(len(rows), 1), 4)
+
+
 def validate(model: Any, tok: Any, rows: list[dict], sents: np.ndarray,
              offsets: list[int]) -> dict[str, float]:
     """Top-1 within each question's pool: does the best sentence overlap the answer?"""
-    import torch
-
     out: dict[str, float] = {}
     model.eval()
-    with torch.no_grad():
-        for name in ("squad", "nq"):
-            sel = [r for r in rows if r["set"] == name]
-            if not sel:
-                continue
-            hits = 0
-            for lo in range(0, len(sel), 128):
-                part = sel[lo: lo + 128]
-                qv = _encode(model, tok, [r["q"] for r in part]).numpy()
-                for v, r in zip(qv, part, strict=True):
-                    ids = [s for j in r["pool"] for s in range(offsets[j], offsets[j + 1])]
-                    hits += ids[int(np.argmax(sents[ids] @ v))] in set(r["pos"])
-            out[name] = round(hits / len(sel), 4)
+    for name in ("squad", "nq"):
+        sel = [r for r in rows if r["set"] == name]
+        if sel:
+            vecs = _encode_all(model, tok, [r["q"] for r in sel])
+            out[name] = _pool_top1(vecs, sel, sents, offsets)
     model.train()
     return out
-
-
-def validation_rows(rows: list[dict], n: int) -> list[dict]:
-    """Up to ``n`` of the rows kept apart, half of them NQ's where there are enough."""
-    kept = {name: [r for r in rows if r["valid"] and r["set"] == name] for name in ("nq", "squad")}
-    nq = kept["nq"][: n // 2]
-    return nq + kept["squad"][: n - len(nq)]
 
 
 def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -397,23 +243,6 @@ def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[st
 # -------------------------------------------------------------------------- export
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _pool_top1(vecs: np.ndarray, rows: list[dict], sents: np.ndarray,
-               offsets: list[int]) -> float:
-    hits = 0
-    for v, r in zip(vecs, rows, strict=True):
-        ids = [s for j in r["pool"] for s in range(offsets[j], offsets[j + 1])]
-        hits += ids[int(np.argmax(sents[ids] @ v))] in set(r["pos"])
-    return round(hits / max(len(rows), 1), 4)
-
-
 def export(work: Path, out: Path, rows: list[dict], offsets: list[int]) -> dict[str, Any]:
     """ONNX fp32, then int8 (per-channel weights, dynamic activations); int8 is shipped when
     it ranks the validation questions' pools within half a point of the trained model."""
@@ -440,9 +269,7 @@ def export(work: Path, out: Path, rows: list[dict], offsets: list[int]) -> dict[
     tok_path = OnnxEmbedder().load()._tokenizer_path
     sents = np.load(work / "sentences.npy")
     questions = [r["q"] for r in rows]
-    with torch.no_grad():
-        ref = np.concatenate([_encode(model, _tokenizer(), questions[i: i + 128]).numpy()
-                              for i in range(0, len(questions), 128)])
+    ref = _encode_all(model, _tokenizer(), questions)
     figures: dict[str, Any] = {"torch": {"top1": _pool_top1(ref, rows, sents, offsets)}}
     for name, path in (("fp32", fp32), ("int8", int8)):
         e = OnnxEmbedder(model_path=path, tokenizer_path=tok_path, model_id=name)
