@@ -202,7 +202,7 @@ def main() -> None:
     add_qencoder_option(ap)
     args = ap.parse_args()
 
-    cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}.json"
+    cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}-{args.qencoder}.json"
     if args.reuse and cache.exists():
         rows = json.loads(cache.read_text())
     else:

@@ -116,10 +116,9 @@ def main() -> None:
     else:
         groups = collect(args)
         cache.write_text(json.dumps(groups))
-    drop = [ranking.FEATURES.index(f) for f in args.drop.split(",") if f]
+    drop = {ranking.FEATURES.index(f) for f in args.drop.split(",") if f}
     if drop:
-        groups = [{**g, "x": [[0.0 if j in drop else v for j, v in enumerate(r)] for r in g["x"]]}
-                  for g in groups]
+        groups = without(groups, drop)
     usable = [g for g in groups if any(g["y"])]
     random.Random(5).shuffle(usable)
     fit, check = usable[::2], usable[1::2]
@@ -143,6 +142,12 @@ def main() -> None:
     write_results(args.out, results)
 
 
+def without(groups: list[dict[str, Any]], columns: set[int]) -> list[dict[str, Any]]:
+    """``groups`` with the given feature columns zeroed (those features left out)."""
+    return [{**g, "x": [[0.0 if j in columns else v for j, v in enumerate(r)]
+                        for r in g["x"]]} for g in groups]
+
+
 def ablate(fit: list[dict[str, Any]], check: list[dict[str, Any]]) -> dict[str, Any]:
     """Check-half top-1 with each feature left out of the fit (its column zeroed)."""
     out: dict[str, Any] = {}
@@ -155,12 +160,8 @@ def ablate(fit: list[dict[str, Any]], check: list[dict[str, Any]]) -> dict[str, 
         if name == "context":
             continue  # not fitted (no tuning question has earlier turns)
 
-        def without(groups: list[dict[str, Any]], i: int = i) -> list[dict[str, Any]]:
-            return [{**g, "x": [[0.0 if j == i else v for j, v in enumerate(r)]
-                                for r in g["x"]]} for g in groups]
-
-        w = fit_softmax(without(fit))
-        row = {src: top1(without([g for g in check if src in ("all", g["source"])]), w)
+        w = fit_softmax(without(fit, {i}))
+        row = {src: top1(without([g for g in check if src in ("all", g["source"])], {i}), w)
                for src in ("squad", "nq", "all")}
         out[name] = {k: round(v - base[k], 4) for k, v in row.items()}
         print(f"  without {name:10} squad {row['squad'] - base['squad']:+.1%}  "
