@@ -143,9 +143,12 @@ class ExtractiveAnswerer:
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
         leading = tuple(x.text for x in scored[:LEADING_SENTENCES])
+        quoted = tuple((cands[x.cand_index].source, x.start, x.end, x.text) for x in chosen)
         if best is None or answer_probability(evidence) < 0.5:
-            return Drafted(NO_ANSWER, True, [], passages, evidence, conf, text, leading=leading)
-        return Drafted(text, False, citations, passages, evidence, conf, text, leading=leading)
+            return Drafted(NO_ANSWER, True, [], passages, evidence, conf, text, leading=leading,
+                           quoted=quoted)
+        return Drafted(text, False, citations, passages, evidence, conf, text, leading=leading,
+                       quoted=quoted)
 
     def rank(
         self, question: str, retrieval: Retrieval, context: str = ""

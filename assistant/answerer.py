@@ -38,6 +38,9 @@ class Drafted:
     # The sentences the extractive ranking rates likeliest to answer, best first: where
     # the answer is, which a written answer must agree with (assistant.generate).
     leading: tuple[str, ...] = ()
+    # The sentences the extractive answer quotes, as ``(source, start, end, text)`` with
+    # ``text == file_text[start:end]``: where the reader looks for the answer phrase.
+    quoted: tuple[tuple[str, int, int, str], ...] = ()
 
 
 class Answerer(Protocol):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.models import Answer, Citation, Passage, SentenceCheck
+from assistant.models import Answer, Citation, Passage, SentenceCheck, ShortAnswer
 from assistant.textsafe import printable
 
 log = logging.getLogger(__name__)
@@ -328,6 +328,7 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
         checks=tuple(SentenceCheck.from_json(c) for c in data.get("checks", ())),
         searched="" if data.get("searched") in (None, data["question"]) else str(data["searched"]),
         note=str(data.get("note") or ""),
+        short_answer=ShortAnswer.from_json(data.get("short_answer")),
     )
 
 

@@ -67,7 +67,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def citation_exact(svc: Any, items: Iterable[Any], cache: dict[str, str]) -> tuple[int, int]:
-    """(exact, total) over citations/passages: does ``text`` equal the file slice?"""
+    """(exact, total) over citations, passages and short answers: does ``text`` equal
+    the file slice?"""
     exact = total = 0
     for c in items:
         if c.source not in cache:
@@ -121,7 +122,8 @@ def run_eval(svc: Any, items: list[dict[str, Any]], out: Path | None = None) -> 
         rows.append(row)
         latencies.append(ans.timings_ms["total"])
         written.add(ans)
-        e, t = citation_exact(svc, [*ans.citations, *ans.passages], texts)
+        shown = [ans.short_answer] if ans.short_answer else []
+        e, t = citation_exact(svc, [*ans.citations, *ans.passages, *shown], texts)
         exact, total = exact + e, total + t
         gold = item.get("answers")
         if gold is None:

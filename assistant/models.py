@@ -11,7 +11,10 @@ from typing import Any
 
 from index.summary import IndexSummary
 
-__all__ = ["Answer", "Citation", "IndexSummary", "LOW_CONFIDENCE", "Passage", "SentenceCheck"]
+__all__ = [
+    "Answer", "Citation", "IndexSummary", "LOW_CONFIDENCE", "Passage", "SentenceCheck",
+    "ShortAnswer",
+]
 
 # Below this confidence an answer is marked for checking (the chat, ask's text output).
 LOW_CONFIDENCE = 0.5
@@ -59,6 +62,29 @@ class Citation:
 
     def to_json(self) -> dict[str, Any]:
         return _public(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ShortAnswer:
+    """The answer phrase inside a quoted sentence (``short_answer`` in ``ask --json``):
+    ``text == file_text[start:end]`` of ``source``. Found by :mod:`assistant.reader`."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    score: float  # 0-1: the fitted probability that the phrase is the answer
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "start": self.start,
+                "end": self.end, "score": round(float(self.score), 6)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ShortAnswer | None:
+        if not data:
+            return None
+        return cls(str(data["text"]), str(data["source"]), int(data["start"]),
+                   int(data["end"]), float(data.get("score", 0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +142,8 @@ class Answer:
     checks: tuple[SentenceCheck, ...] = ()
     searched: str = ""  # the question searched, when a follow-up was rewritten ("" = as asked)
     note: str = ""  # how it was written, when the reader should know (a fallback, a drop)
+    # The answer phrase in a quoted sentence ("Huawei"), when the reader is sure of one.
+    short_answer: ShortAnswer | None = None
 
     @property
     def low_confidence(self) -> bool:
@@ -150,6 +178,7 @@ class Answer:
             "checks": [c.to_json() for c in self.checks],
             "searched": self.searched or self.question,
             "note": self.note,
+            "short_answer": None if self.short_answer is None else self.short_answer.to_json(),
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},

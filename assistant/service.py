@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 
 from assistant.config import Config, make_embedder, max_file_bytes
 from assistant.errors import LlmUnavailable, StoreError, StoreLocked
-from assistant.models import Answer, IndexSummary
+from assistant.models import Answer, IndexSummary, ShortAnswer
 
 if TYPE_CHECKING:
     from assistant.answerer import Answerer, Drafted
     from assistant.llm import LlmSpec
+    from assistant.reader import Reader
     from index.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Assistant:
         self._manifest = None
         self._read_only = False
         self._qencoder: object | None = None  # the trained question encoder, once loaded
+        self._reader: Reader | None | bool = False  # the answer-phrase reader (False: not yet)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -168,6 +170,10 @@ class Assistant:
             from assistant.qencoder import load_question_encoder
 
             self._qencoder = load_question_encoder(self.embedder)
+        if self._reader is False:
+            from assistant.reader import load_reader
+
+            self._reader = load_reader()
         if self._lexical is not None:
             self._lexical.close()
         if self._vectors is not None and not cfg.chroma_url:
@@ -342,7 +348,11 @@ class Assistant:
                                                None)
             drafted = replace(drafted, generator=self.generator, fallback=True,
                               note=f"{exc.message} Answered extractively.")
+        t_read = time.perf_counter()
+        short = self._short_answer(searched, drafted)
         t2 = time.perf_counter()
+        if self._reader:
+            timings["read"] = (t2 - t_read) * 1000
         for name, ms in drafted.timings_ms.items():
             timings[name] = (t1 - t0) * 1000 + ms  # from the moment the question came
         return Answer(
@@ -357,6 +367,7 @@ class Assistant:
             checks=tuple(drafted.checks),
             searched="" if searched == q else searched,
             note=drafted.note,
+            short_answer=short,
             timings_ms={
                 **timings,
                 "retrieve": (t1 - t0) * 1000,
@@ -364,6 +375,20 @@ class Assistant:
                 "total": (t2 - t0) * 1000,
             },
         )
+
+    def _short_answer(self, question: str, drafted: Drafted) -> ShortAnswer | None:
+        """The answer phrase in the sentences the extractive answer quotes. A written
+        answer gets it only when a sentence the check kept holds it: the phrase must be
+        what the shown answer says."""
+        reader = self._reader
+        if not reader or drafted.abstained:
+            return None
+        found = reader.read(question, drafted.quoted)  # type: ignore[union-attr]
+        if found is None or drafted.generator == "extractive" or drafted.fallback:
+            return found
+        phrase = " ".join(found.text.lower().split())
+        kept = [" ".join(c.text.lower().split()) for c in drafted.checks if c.supported]
+        return found if any(phrase in k for k in kept) else None
 
     def _standalone(
         self, question: str, earlier: Sequence[str], k: int, context: str

@@ -1,7 +1,8 @@
 """Answering speed on the seeds: warm (retrieve + answer) and a cold `assistant ask`.
 
 Warm: one process, the index loaded, every question of the file asked --rounds
-times; prints p50/p95 of the total and of each stage. Cold: `assistant ask`
+times; prints p50/p95 of the total and of each stage, and beside it the same answers
+without the reader (the answer phrase), asked in turn in the same run. Cold: `assistant ask`
 run as a new process --cold times against an index that is already built (the
 model load, imports and staleness check included), wall clock per run. The
 baseline measured in the same run is `python -c "import assistant"`, the
@@ -62,13 +63,18 @@ def main() -> None:
     svc = Assistant.open(cfg)  # builds the index into the temp home
     for q in items:
         svc.ask(q)  # warm-up: caches, lazy imports
-    totals, retrieve, answer = [], [], []
+    totals, retrieve, answer, read, unread = [], [], [], [], []
+    reader = svc._reader  # noqa: SLF001 - the same-run baseline is the answer without it
     for _ in range(args.rounds):
         for q in items:
             a = svc.ask(q)
             totals.append(a.timings_ms["total"])
             retrieve.append(a.timings_ms["retrieve"])
             answer.append(a.timings_ms["answer"])
+            read.append(a.timings_ms.get("read", 0.0))
+            svc._reader = None  # noqa: SLF001
+            unread.append(svc.ask(q).timings_ms["total"])
+            svc._reader = reader  # noqa: SLF001
     svc.close()
 
     def run(cmd: list[str]) -> float:
@@ -83,7 +89,10 @@ def main() -> None:
         "questions": len(items), "rounds": args.rounds,
         "warm_ms": {"p50": statistics.median(totals), "p95": pct(totals, 0.95),
                     "retrieve_p50": statistics.median(retrieve),
-                    "answer_p50": statistics.median(answer)},
+                    "answer_p50": statistics.median(answer),
+                    "read_p50": statistics.median(read),
+                    "without_reader_p50": statistics.median(unread),
+                    "without_reader_p95": pct(unread, 0.95)},
         "cold_ask_s": {"median": statistics.median(cold), "max": max(cold), "runs": cold},
         "python_start_s": statistics.median(base),
     }
@@ -91,6 +100,8 @@ def main() -> None:
     print(f"warm answer   p50 {w['p50']:6.1f} ms  p95 {pct(totals, 0.95):6.1f} ms   "
           f"(retrieve p50 {w['retrieve_p50']:.1f} ms, answer p50 {w['answer_p50']:.1f} ms; "
           f"{len(totals)} answers)")
+    print(f"  the reader: p50 {w['read_p50']:.1f} ms; the same answers without it p50 "
+          f"{w['without_reader_p50']:.1f} ms (+{w['p50'] - w['without_reader_p50']:.1f} ms)")
     print(f"cold ask      median {c['median']:5.2f} s  max {c['max']:5.2f} s   "
           f"(python + import assistant alone: {results['python_start_s']:.2f} s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ class _Layer(nn.Module):
 
 
 class MiniLM(nn.Module):
-    """Token vectors of a batch: ``forward(input_ids, attention_mask) -> (b, n, 384)``."""
+    """Token vectors of a batch: ``forward(input_ids, attention_mask[, token_type_ids])
+    -> (b, n, 384)``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -62,9 +63,12 @@ class MiniLM(nn.Module):
         self.embed_norm = nn.LayerNorm(HIDDEN, eps=EPS)
         self.layers = nn.ModuleList(_Layer() for _ in range(LAYERS))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         pos = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-        x = self.words(input_ids) + self.positions(pos) + self.token_type.weight[0]
+        types = (self.token_type.weight[0] if token_type_ids is None
+                 else self.token_type(token_type_ids))  # a pair's second text is type 1
+        x = self.words(input_ids) + self.positions(pos) + types
         x = self.embed_norm(x)
         bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -1e4
         for layer in self.layers:

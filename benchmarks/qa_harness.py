@@ -46,6 +46,22 @@ def squad_norm(s: str) -> str:
     return " ".join(s.split())
 
 
+def squad_f1(pred: str, gold: str) -> float:
+    """SQuAD's token F1 of ``pred`` against one gold answer (both normalised)."""
+    p, g = squad_norm(pred).split(), squad_norm(gold).split()
+    common = sum(min(p.count(w), g.count(w)) for w in set(p) & set(g))
+    if not common:
+        return float(p == g)
+    prec, rec = common / len(p), common / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+
+def span_grade(phrase: str, answers: list[str]) -> tuple[float, float]:
+    """(exact match, F1) of an answer phrase against the best of ``answers``."""
+    return (max(float(squad_norm(phrase) == squad_norm(a)) for a in answers),
+            max(squad_f1(phrase, a) for a in answers))
+
+
 def contains(haystack: str, answers: list[str]) -> bool:
     h = squad_norm(haystack)
     return any(squad_norm(a) and squad_norm(a) in h for a in answers)

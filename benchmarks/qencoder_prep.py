@@ -75,22 +75,29 @@ def _nq_docs(path: Path) -> tuple[list[dict], list[dict]]:
     return docs, qs
 
 
+def training_documents(args: argparse.Namespace, rng: random.Random,
+                       smoke_n: int) -> tuple[list[dict], list[dict]]:
+    """SQuAD's documents (whole articles until ``args.squad_n`` questions) then NQ's, and
+    their questions, each pointing at its document; ``smoke_n`` questions a set with
+    ``--smoke``."""
+    sq_docs, sq_qs = _squad_docs(args.train / SQUAD_FILE, args.squad_n, rng)
+    nq_docs, nq_qs = _nq_docs(args.train / NQ_FILE)
+    if args.smoke:
+        sq_docs, nq_docs = sq_docs[:2], nq_docs[:60]
+        sq_qs = [q for q in sq_qs if q["doc"] < 2][:smoke_n]
+        nq_qs = [q for q in nq_qs if q["doc"] < 60][:smoke_n]
+    for q in nq_qs:
+        q["doc"] += len(sq_docs)
+    return sq_docs + nq_docs, sq_qs + nq_qs
+
+
 def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Chunks, their stored-form sentence vectors, question pools; cached in ``work``."""
     meta_path = work / "prep.json"
     if meta_path.exists():
         return json.loads(meta_path.read_text())
     t0 = time.time()
-    rng = random.Random(args.seed)
-    sq_docs, sq_qs = _squad_docs(args.train / SQUAD_FILE, args.squad_n, rng)
-    nq_docs, nq_qs = _nq_docs(args.train / NQ_FILE)
-    if args.smoke:
-        sq_docs, nq_docs = sq_docs[:2], nq_docs[:60]
-        sq_qs = [q for q in sq_qs if q["doc"] < 2][:60]
-        nq_qs = [q for q in nq_qs if q["doc"] < 60][:60]
-    for q in nq_qs:
-        q["doc"] += len(sq_docs)
-    docs, qs = sq_docs + nq_docs, sq_qs + nq_qs
+    docs, qs = training_documents(args, random.Random(args.seed), 60)
     embedder = OnnxEmbedder().load()
     params = ChunkParams()
     chunks: list[dict[str, Any]] = []

