@@ -162,10 +162,13 @@ def _wrap(text: str, indent: str = "    ") -> str:
 
 
 def format_answer(answer: Any) -> str:
-    """The answer, then each citation with its source, offsets and passage text."""
+    """The short answer alone (when there is one), the answer, then each citation with its
+    source, offsets and passage text."""
+    from assistant.phrase import phrase_line
     from assistant.textsafe import printable
 
-    out = [printable(answer.text), ""]
+    out = [printable(phrase_line(answer)), ""] if phrase_line(answer) else []
+    out += [printable(answer.text), ""]
     if answer.searched:
         out += [f"(searched: {printable(answer.searched)})", ""]
     if answer.note:

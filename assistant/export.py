@@ -4,6 +4,7 @@ Question, answer and passage text are escaped, so what a document says is shown
 as written and cannot add headings, links or footnotes of its own. A model's
 answer also names the model, and lists (struck through) the sentences it wrote
 that their passages do not back; an extractive answer exports as it always did.
+A short answer ("Huawei") opens its answer in bold, and is in bold in its sentence.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from assistant.conversation import Turn
 from assistant.models import Answer
-from assistant.textsafe import escape_markdown, markdown_with_markers
+from assistant.phrase import answer_markdown_text
+from assistant.textsafe import escape_markdown
 
 
 def export_markdown(title: str, turns: list[Turn]) -> str:
@@ -29,7 +31,7 @@ def export_markdown(title: str, turns: list[Turn]) -> str:
         footnote += len(answer.citations)
         if answer.searched:
             out += [f"_Searched: {escape_markdown(answer.searched)}_", ""]
-        out += [_with_footnotes(answer.text.strip(), labels), ""]
+        out += [_with_footnotes(answer, labels), ""]
         if answer.note:
             out += [f"_Note: {escape_markdown(answer.note)}_", ""]
         if answer.confidence_note():
@@ -75,8 +77,8 @@ def _passages(numbers: tuple[int, ...]) -> str:
     return ("passage " if len(numbers) == 1 else "passages ") + ", ".join(map(str, numbers))
 
 
-def _with_footnotes(text: str, labels: dict[int, int]) -> str:
-    return markdown_with_markers(text, lambda n: f"[^{labels[n]}]" if n in labels else None)
+def _with_footnotes(answer: Answer, labels: dict[int, int]) -> str:
+    return answer_markdown_text(answer, lambda n: f"[^{labels[n]}]" if n in labels else None)
 
 
 def exports_folder() -> Path:

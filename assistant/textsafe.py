@@ -40,15 +40,33 @@ def escape_markdown(text: str) -> str:
     return _MD_LINE_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
 
 
+def markdown_bold(line: str) -> str:
+    """One line of untrusted text (a short answer) as literal Markdown, in bold."""
+    return f"**{escape_markdown(line)}**"
+
+
 MARKER = re.compile(r"\[(\d+)\]")  # an answer's citation marker: [1], [2] ...
 
 
-def markdown_with_markers(text: str, marker: Callable[[int], str | None]) -> str:
+def markdown_with_markers(text: str, marker: Callable[[int], str | None],
+                          strong: tuple[int, int] | None = None) -> str:
     """An answer's text as literal Markdown, each ``[n]`` replaced by ``marker(n)``.
 
     A marker for which ``marker`` returns ``None`` (no such citation) stays as
     escaped text; everything between markers goes through :func:`escape_markdown`.
+    ``text[start:end]`` of ``strong`` (the short answer) is set in bold, unless it cuts
+    a marker or CommonMark would not read its ``**`` as bold there (``US$5``: "$5"
+    bold after a letter), where it stays plain rather than show stray asterisks.
     """
+    if strong is not None:
+        start, end = strong
+        cut = any(m.start() < at < m.end() for m in MARKER.finditer(text) for at in strong)
+        if start < end and not cut:
+            before, inside, after = (markdown_with_markers(part, marker)
+                                     for part in (text[:start], text[start:end], text[end:]))
+            bold = f"{before}**{inside}**{after}"
+            if _one_bold(bold):
+                return bold
     parts: list[str] = []
     pos = 0
     for m in MARKER.finditer(text):
@@ -60,3 +78,12 @@ def markdown_with_markers(text: str, marker: Callable[[int], str | None]) -> str
         pos = m.end()
     parts.append(escape_markdown(text[pos:]))
     return "".join(parts)
+
+
+def _one_bold(markdown: str) -> bool:
+    """CommonMark reads exactly one bold span in ``markdown`` (its one pair of ``**``)."""
+    from markdown_it import MarkdownIt  # Textual's Markdown parser; `ask` never needs it
+
+    tokens = MarkdownIt("commonmark", {"html": False}).parse(markdown)
+    kinds = [t.type for block in tokens for t in block.children or ()]
+    return kinds.count("strong_open") == 1 and kinds.count("strong_close") == 1

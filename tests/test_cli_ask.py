@@ -25,7 +25,7 @@ def test_ask_json_prints_the_contract(run_cli: Any, seeded: dict[str, str]) -> N
     out = json.loads(proc.stdout)
     assert set(out) == {"question", "answer", "abstained", "confidence", "citations",
                         "passages", "timings_ms", "generator", "fallback", "checks",
-                        "searched", "note"}
+                        "searched", "note", "short_answer"}
     assert out["generator"] == "extractive" and out["fallback"] is False
     assert out["checks"] == [] and out["searched"] == out["question"]
     assert not out["abstained"] and "Huawei" in out["answer"]
@@ -39,6 +39,11 @@ def test_ask_json_prints_the_contract(run_cli: Any, seeded: dict[str, str]) -> N
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", out["answer"])}
     assert markers == {c["n"] for c in out["citations"]}
     assert len(out["passages"]) == 6  # the default k
+    short = out["short_answer"]  # the answer phrase, or null when the reader is not sure
+    if short is not None:
+        assert set(short) == {"text", "source", "start", "end", "score"}
+        assert short["text"] == read_file_text(root / short["source"])[short["start"]:short["end"]]
+        assert " ".join(short["text"].split()) in out["answer"]
 
 
 def test_ask_prints_answer_then_sources(run_cli: Any, seeded: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from tui_helpers import SIZE, FixedService, app_over, ask, copy_seeds, settle
+from tui_helpers import SIZE, FixedService, ShortService, app_over, ask, copy_seeds, settle
 
 from assistant.config import Config
 from assistant.models import SentenceCheck
@@ -50,6 +50,26 @@ def test_answer_with_citations(snap_compare: Any, app: Any) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+def _answered_by(service: type[FixedService], question: str, snap_compare: Any,
+                 tmp_path: Path) -> bool:
+    """The chat after ``question``, answered by ``service`` over a copy of seeds/."""
+    corpus = copy_seeds(tmp_path / "seeds")
+    config = Config.resolve(corpus=corpus, store=tmp_path / "store")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _ready(pilot)
+        await ask(pilot, question)
+        assert len(pilot.app.query(AnswerView)) == 1
+
+    app = app_over(config, service(corpus))
+    return bool(snap_compare(app, terminal_size=SIZE, run_before=run_before))
+
+
+def test_answer_with_its_short_answer(snap_compare: Any, tmp_path: Path) -> None:
+    """The phrase the reader found, alone in bold first, then in bold in its sentence."""
+    assert _answered_by(ShortService, "What does China give Russia?", snap_compare, tmp_path)
+
+
 class WrittenService(FixedService):
     """FixedService's answer as a model would give it: one sentence left out, a follow-up
     rewritten for the search, a note, and the model's name."""
@@ -69,16 +89,7 @@ class WrittenService(FixedService):
 
 
 def test_model_answer_with_a_left_out_sentence(snap_compare: Any, tmp_path: Path) -> None:
-    corpus = copy_seeds(tmp_path / "seeds")
-    config = Config.resolve(corpus=corpus, store=tmp_path / "store")
-
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await _ready(pilot)
-        await ask(pilot, "And in return?")
-        assert len(pilot.app.query(AnswerView)) == 1
-
-    app = app_over(config, WrittenService(corpus))
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert _answered_by(WrittenService, "And in return?", snap_compare, tmp_path)
 
 
 def test_source_viewer(snap_compare: Any, app: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from textual import events
 from textual.pilot import Pilot
 
 from assistant.config import PROJECT_ROOT, Config
-from assistant.models import Answer, Citation, Passage
+from assistant.models import Answer, Citation, Passage, ShortAnswer
 from assistant.tui.app import ChatApp, make_app
 from assistant.tui.screens.chat import ChatScreen
 
@@ -137,3 +138,22 @@ class FixedService:
 
     def reload_if_changed(self) -> bool:
         return False
+
+
+PHRASE = "critical technology and economic lifelines"  # in FixedService's first sentence
+
+
+class ShortService(FixedService):
+    """FixedService's answer with the answer phrase the reader would find in it
+    (``phrase``, read at the place of :data:`PHRASE` in the first cited document)."""
+
+    def __init__(self, corpus: Path, phrase: str = PHRASE) -> None:
+        super().__init__(corpus)
+        self.phrase = phrase
+
+    def ask(self, question: str, history: Sequence[str] = (), **kwargs: Any) -> Answer:
+        answer = super().ask(question, history)
+        source = answer.citations[0].source
+        at = self.document_text(source).index(PHRASE)
+        return dataclasses.replace(answer, short_answer=ShortAnswer(
+            self.phrase, source, at, at + len(self.phrase), 0.9))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from textual.content import Content
 
 from assistant.models import Answer, Citation, Passage, SentenceCheck
-from assistant.textsafe import MARKER, markdown_with_markers, printable
+from assistant.phrase import answer_markdown_text, phrase_line
+from assistant.textsafe import MARKER, printable
 
 _SPECIAL = re.compile(r"\r\n?|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -31,10 +32,11 @@ def one_line(text: str, limit: int) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The answer as Markdown: its text escaped, each ``[n]`` a link to citation n."""
+    """The answer as Markdown: its text escaped, each ``[n]`` a link to citation n; with
+    a short answer, first that phrase alone in bold, and it in bold in its sentence."""
     cited = {c.n for c in answer.citations}
-    return markdown_with_markers(
-        answer.text.strip(), lambda n: f"[\\[{n}\\]](cite:{n})" if n in cited else None
+    return answer_markdown_text(
+        answer, lambda n: f"[\\[{n}\\]](cite:{n})" if n in cited else None
     )
 
 
@@ -107,8 +109,11 @@ def dropped_content(checks: list[SentenceCheck]) -> Content:
 
 
 def answer_as_text(answer: Answer) -> str:
-    """The answer and its citations as plain text, for the clipboard."""
+    """The answer (after its short answer alone, when it has one) and its citations as
+    plain text, for the clipboard."""
     lines = [f"Searched: {answer.searched}", ""] if answer.searched else []
+    if phrase_line(answer):
+        lines += [phrase_line(answer), ""]
     lines.append(answer.text.strip())
     if answer.note:
         lines += ["", f"Note: {answer.note}"]

@@ -1,5 +1,8 @@
 """An answer: its text as (escaped) Markdown with clickable [n], then its sources.
 
+When the reader found the answer phrase (``short_answer``, "Huawei"), the text opens
+with it alone in bold, and it is in bold inside its sentence.
+
 A model's answer also says what was searched (a rewritten follow-up), why it
 fell back to the extractive answer, who wrote it, and, last, which sentences
 were left out because their passages do not back them (struck through, each
