@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from assistant import ranking
 from assistant.abstain import Evidence, answer_probability, confidence
@@ -42,6 +43,9 @@ from assistant.words import (
 from index.chunk import sentences
 from index.lexical import LexicalIndex
 
+if TYPE_CHECKING:
+    from assistant.reader import Reader
+
 MAX_QUESTION_CHARS = 2000
 # How many of the ranking's best sentences an answer hands on as where the answer is
 # (Drafted.leading): a written answer's facts must be in them (assistant.generate).
@@ -58,6 +62,12 @@ FOLLOW_ODDS = 0.3
 OTHER_DOC_ODDS = 0.3  # the same, for a sentence of a document the answer does not cite yet
 TIE_ODDS = 0.9  # one the model cannot tell from the first joins whatever it adds
 MIN_GAIN = 0.2  # share of the question's weighted content a further part must add
+# The reader (assistant.reader) re-weighs the ranking's best READER_POOL sentences: each
+# one's score gains READER_WEIGHT x the reader's margin of its best phrase over "no short
+# answer here" (a question read together with the sentence). Fitted on the tuning samples
+# by benchmarks/reader_qa.py --fit-rerank; 0 turns it off.
+READER_POOL = 4
+READER_WEIGHT = 0.4
 NO_ANSWER = "The documents do not answer this question."
 _WORD = re.compile(r"\w+")
 def validate_question(question: str) -> str:
@@ -104,9 +114,12 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, lexical: LexicalIndex, weights: Sequence[float] = ranking.WEIGHTS) -> None:
+    def __init__(self, lexical: LexicalIndex, weights: Sequence[float] = ranking.WEIGHTS,
+                 reader: Reader | None = None, reader_weight: float = READER_WEIGHT) -> None:
         self.idf = IdfTable(lexical)
         self.weights = tuple(weights)
+        self.reader = reader
+        self.reader_weight = reader_weight
 
     def answer(
         self,
@@ -122,6 +135,8 @@ class ExtractiveAnswerer:
             Passage(c.source, c.start, c.end, c.text, c.score, c.chunk_id) for c in cands[:k]
         ]
         view, q_weights, scored = self.rank(question, retrieval, context)
+        if self.reader is not None and self.reader_weight and scored:
+            scored = self.reread(question, scored)
         best = scored[0] if scored else None
         chosen = (self._choose(scored, q_weights, cands, asks_each_document(question))
                   if scored else [])
@@ -166,6 +181,16 @@ class ExtractiveAnswerer:
         if retrieval.query_vec is not None:  # a no-op after the retriever's rerank
             sentence_similarities(pool, self.idf.lexical, retrieval.query_vec)
         return view, q_weights, self.score(pool, view, q_weights, ctx_weights)
+
+    def reread(self, question: str, scored: list[_Sentence]) -> list[_Sentence]:
+        """``scored`` with its best READER_POOL sentences re-ordered by their score plus
+        ``reader_weight`` x the reader's margin (the scores themselves, which the
+        abstention and the choice of further sentences read, stay the ranking's)."""
+        top = scored[:READER_POOL]
+        found = self.reader.spans(question, [x.text for x in top])  # type: ignore[union-attr]
+        bonus = {id(x): self.reader_weight * (hit[2] if hit else -10.0)
+                 for x, hit in zip(top, found, strict=True)}
+        return sorted(top, key=lambda x: -(x.score + bonus[id(x)])) + scored[READER_POOL:]
 
     @staticmethod
     def _passage_cover(

@@ -185,7 +185,7 @@ class Assistant:
         self._retriever = HybridRetriever(
             self.embedder, self._vectors, view, question_encoder=self._qencoder,  # type: ignore[arg-type]
         )
-        self._extractive = ExtractiveAnswerer(view)  # type: ignore[arg-type]
+        self._extractive = ExtractiveAnswerer(view, reader=self._reader or None)  # type: ignore[arg-type]
         self._answerer = self._writer()
         self._manifest = manifest
         self._stamp = stamp
@@ -383,7 +383,7 @@ class Assistant:
         reader = self._reader
         if not reader or drafted.abstained:
             return None
-        found = reader.read(question, drafted.quoted)  # type: ignore[union-attr]
+        found = reader.read(question, drafted.quoted, drafted.confidence)  # type: ignore[union-attr]
         if found is None or drafted.generator == "extractive" or drafted.fallback:
             return found
         phrase = " ".join(found.text.lower().split())

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.answer import ExtractiveAnswerer  # noqa: E402
 from assistant.evaluate import reliability  # noqa: E402
 from assistant.qencoder import load_question_encoder  # noqa: E402
+from assistant.reader import load_reader  # noqa: E402
 from assistant.retrieve import TUNED_FOR, HybridRetriever  # noqa: E402
 from index.build import LEXICAL_FILE, build_index  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
@@ -96,10 +97,11 @@ def add_qencoder_option(ap: Any) -> None:
 
 def open_index(
     corpus: Path, store: Path, embedder: OnnxEmbedder | None = None, fusion: str = "scores",
-    qencoder: str = TUNED_FOR,
+    qencoder: str = TUNED_FOR, reader: Any = "shipped",
 ) -> tuple[HybridRetriever, ExtractiveAnswerer, Any]:
     """Bring the index of ``corpus`` up to date; the product's retriever and answerer on it,
-    the question encoder used as ``qencoder`` says (see :data:`QENCODER_USES`)."""
+    the question encoder used as ``qencoder`` says (see :data:`QENCODER_USES`), and the
+    answerer re-weighing sentences with ``reader`` (the shipped one by default; None: not)."""
     embedder = embedder or OnnxEmbedder().load()
     summary = build_index(corpus, store, embedder)
     manifest = load_manifest(store)
@@ -109,7 +111,9 @@ def open_index(
     retriever = HybridRetriever(embedder, VectorStore(store, manifest.collection), lexical,
                                 fusion=fusion, question_encoder=encoder,
                                 tuned_for=qencoder if encoder is not None else TUNED_FOR)
-    return retriever, ExtractiveAnswerer(lexical), summary
+    if reader == "shipped":
+        reader = load_reader()
+    return retriever, ExtractiveAnswerer(lexical, reader=reader), summary
 
 
 @dataclass

@@ -6,12 +6,17 @@ answer quotes (``Drafted.quoted``) and its best phrase per sentence is kept with
 over "no short answer". Those rows are cached per sample, so fitting and reporting rerun in
 seconds.
 
-``--fit`` fits the shown-phrase probability (``SCALE``, ``BIAS``: a logistic curve of the
-margin, right meaning F1 >= 0.5 against the gold) and the threshold ``SHOW_AT`` on the
-tuning samples only (SQuAD seed 2024 x 1,000, the answerer's; NQ tune 600): the lowest
-probability at which the shown phrases of both tuning samples together are right at least
-``--precision`` of the time. Without ``--fit``, the values in ``assistant/reader.py`` grade
-the sample. SQuAD's official normalisation; a question with no phrase shown scores 0.
+``--fit`` fits the shown-phrase probability (``SCALE``, ``CONF_WEIGHT``, ``BIAS``: a
+logistic model of the margin and the answer's confidence, right meaning F1 >= 0.5 against
+the gold) and the threshold ``SHOW_AT`` on the tuning samples only (SQuAD seed 2024 x
+1,000, the answerer's; NQ tune 600): the lowest probability at which the shown phrases of
+each tuning sample are right at least ``--precision`` of the time. Without ``--fit``, the
+values in ``assistant/reader.py`` grade the sample. SQuAD's official normalisation; a
+question with no phrase shown scores 0.
+
+``--fit-rerank`` fits ``READER_WEIGHT`` (``assistant/answer.py``), how much the reader's
+margin re-weighs the ranking's best ``READER_POOL`` sentences, on the same tuning rows: the
+weight that most often puts the gold answer in the best sentence.
 
     python benchmarks/reader_qa.py --squad ../shared/benchmarks/squad \\
         --nq ../shared/benchmarks/nq/nq-open-oracle.jsonl.gz --sample tune --fit
@@ -23,11 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
 import squad_qa  # noqa: E402
-from qa_harness import open_index, span_grade, squad_norm, write_results  # noqa: E402
+from qa_harness import contains, open_index, span_grade, squad_norm, write_results  # noqa: E402
 
 from assistant import reader as rd  # noqa: E402
+from assistant.answer import READER_POOL, READER_WEIGHT  # noqa: E402
 from index.embed import default_model_files  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -61,12 +67,17 @@ def collect(name: str, qs: list[dict[str, Any]], corpus: Path, store: Path,
             reader: rd.Reader, k: int = 6) -> list[dict[str, Any]]:
     """One row per question: the answer's state and the reader's best phrase per quoted
     sentence (offsets checked against the file)."""
-    retriever, answerer, _summary = open_index(corpus, store)
+    retriever, answerer, _summary = open_index(corpus, store, reader=reader)
     texts: dict[str, str] = {}
     rows = []
     for i, q in enumerate(qs):
         ret = retriever.retrieve(q["question"], k)
         drafted = answerer.answer(q["question"], ret, k=k)
+        ranked = answerer.rank(q["question"], ret)[2][:READER_POOL]
+        readings = reader.spans(q["question"], [x.text for x in ranked])
+        top = [{"score": round(x.score, 4), "margin": None if h is None else round(h[2], 4),
+                "gold": contains(x.text, q["answers"])}
+               for x, h in zip(ranked, readings, strict=True)]
         t = time.perf_counter()
         spans = reader.spans(q["question"], [s[3] for s in drafted.quoted])
         ms = (time.perf_counter() - t) * 1000
@@ -82,9 +93,10 @@ def collect(name: str, qs: list[dict[str, Any]], corpus: Path, store: Path,
         cands.sort(key=lambda c: -c["margin"])
         rows.append({"id": q["id"], "question": q["question"], "answers": q["answers"],
                      "abstained": drafted.abstained, "ms": round(ms, 2),
+                     "confidence": round(drafted.confidence, 4),
                      "gold_in_quoted": any(squad_norm(a) in squad_norm(s[3])
                                            for a in q["answers"] for s in drafted.quoted),
-                     "cands": cands})
+                     "cands": cands, "top": top})
         if (i + 1) % 500 == 0:
             print(f"  {name}: {i + 1:,}/{len(qs):,}", flush=True)
     return rows
@@ -118,55 +130,90 @@ def load_rows(args: argparse.Namespace, reader: rd.Reader) -> dict[str, list[dic
 # ---------------------------------------------------------------------------- fit
 
 
-def shown(row: dict[str, Any], scale: float, bias: float, show_at: float
-          ) -> tuple[dict[str, Any], float] | None:
-    """The phrase the product would show for ``row`` and its probability, or None."""
+def shown(row: dict[str, Any], params: Sequence[float]) -> tuple[dict[str, Any], float] | None:
+    """The phrase the product would show for ``row`` and its probability, or None
+    (``params``: SCALE, CONF_WEIGHT, BIAS, SHOW_AT)."""
     if row["abstained"] or not row["cands"] or rd.asks_explanation(row["question"]):
         return None
     best = row["cands"][0]
-    p = 1.0 / (1.0 + math.exp(-(scale * best["margin"] + bias)))
-    return (best, p) if p >= show_at else None
+    p = rd.probability(best["margin"], row["confidence"], params[:3])
+    return (best, p) if p >= params[3] else None
 
 
-def fit(sets: dict[str, list[dict]], precision: float) -> tuple[float, float, float]:
-    """SCALE and BIAS of a logistic curve (right = F1 >= 0.5) over the tuning rows that
-    could show a phrase, then the lowest SHOW_AT whose shown phrases are right at least
-    ``precision`` of the time (both samples together)."""
+def _evidence(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row that could show a phrase: its best phrase's margin and the answer's
+    confidence, and whether the phrase is right (F1 >= 0.5)."""
     xs, ys = [], []
-    for rows in sets.values():
-        for r in rows:
-            if r["abstained"] or not r["cands"] or rd.asks_explanation(r["question"]):
-                continue
-            xs.append(r["cands"][0]["margin"])
-            ys.append(float(span_grade(r["cands"][0]["text"], r["answers"])[1] >= 0.5))
-    x, y = np.array(xs), np.array(ys)
-    w = np.zeros(2)
-    design = np.stack([x, np.ones_like(x)], 1)
+    for r in rows:
+        if r["abstained"] or not r["cands"] or rd.asks_explanation(r["question"]):
+            continue
+        xs.append((r["cands"][0]["margin"], r["confidence"]))
+        ys.append(float(span_grade(r["cands"][0]["text"], r["answers"])[1] >= 0.5))
+    return np.array(xs).reshape(-1, 2), np.array(ys)
+
+
+def fit(sets: dict[str, list[dict]], precision: float) -> tuple[float, ...]:
+    """SCALE, CONF_WEIGHT and BIAS of a logistic model (right = F1 >= 0.5) over the
+    tuning rows that could show a phrase, then the lowest SHOW_AT at which the shown
+    phrases of every tuning sample are right at least ``precision`` of the time."""
+    parts = {name: _evidence(rows) for name, rows in sets.items()}
+    x = np.concatenate([p[0] for p in parts.values()])
+    y = np.concatenate([p[1] for p in parts.values()])
+    design = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(3)
     for _ in range(50):  # Newton steps, a little L2 for stability
         p = 1 / (1 + np.exp(-design @ w))
         grad = design.T @ (p - y) + 1e-3 * w
-        hess = design.T @ (design * (p * (1 - p))[:, None]) + 1e-3 * np.eye(2)
+        hess = design.T @ (design * (p * (1 - p))[:, None]) + 1e-3 * np.eye(3)
         w -= np.linalg.solve(hess, grad)
-    scale, bias = float(w[0]), float(w[1])
-    probs = 1 / (1 + np.exp(-(scale * x + bias)))
-    order = np.argsort(-probs)
-    right = np.cumsum(y[order]) / np.arange(1, len(y) + 1)
-    ok = np.nonzero(right >= precision)[0]
-    # The largest prefix (by probability) that keeps the precision; threshold at its last.
-    show_at = float(probs[order][ok.max()]) if len(ok) else 1.0
-    return round(scale, 4), round(bias, 4), round(show_at, 4)
+
+    def holds(at: float) -> bool:
+        for xs, ys in parts.values():
+            sel = 1 / (1 + np.exp(-(np.hstack([xs, np.ones((len(xs), 1))]) @ w))) >= at
+            if sel.any() and ys[sel].mean() < precision:
+                return False
+        return True
+
+    levels = np.round(np.arange(0.30, 0.99, 0.01), 2)
+    show_at = next((float(a) for a in levels if holds(float(a))), 0.99)
+    return (*(round(float(v), 4) for v in w), show_at)
+
+
+def reranked_top1(rows: list[dict[str, Any]], weight: float) -> float:
+    """The share of ``rows`` whose best sentence, re-weighed by ``weight`` x the reader's
+    margin, holds the gold answer (as ``ExtractiveAnswerer.reread`` orders them)."""
+    hits = 0
+    for r in rows:
+        if r["top"]:
+            best = max(r["top"], key=lambda t: t["score"] + weight * (
+                t["margin"] if t["margin"] is not None else -10.0))
+            hits += best["gold"]
+    return hits / max(len(rows), 1)
+
+
+def fit_rerank(sets: dict[str, list[dict]]) -> float:
+    """The READER_WEIGHT that puts the gold in the best sentence most often, both tuning
+    samples weighing the same (each set's share averaged); printed per weight."""
+    best_w, best = 0.0, -1.0
+    for w in np.round(np.arange(0.0, 2.01, 0.1), 2):
+        shares = {name: reranked_top1(rows, float(w)) for name, rows in sets.items()}
+        mean = sum(shares.values()) / len(shares)
+        print(f"  READER_WEIGHT {w:.1f}: best sentence holds the gold " + ", ".join(
+            f"{n} {v:.1%}" for n, v in shares.items()))
+        if mean > best + 1e-9:
+            best_w, best = float(w), mean
+    return best_w
 
 
 # ------------------------------------------------------------------------- report
 
 
-def report(rows: list[dict[str, Any]], scale: float, bias: float, show_at: float
-           ) -> dict[str, Any]:
+def report(rows: list[dict[str, Any]], params: Sequence[float]) -> dict[str, Any]:
     em = f1s = right = n_shown = exact = 0.0
     by_kind: dict[str, list[int]] = {}
     em_given_gold = [0.0, 0]
     for r in rows:
-        got = shown(r, scale, bias, show_at)
+        got = shown(r, params)
         by_kind.setdefault(kind_of(r["question"]), []).append(int(got is not None))
         if r["gold_in_quoted"] and r["cands"] and not r["abstained"]:
             em_given_gold[0] += span_grade(r["cands"][0]["text"], r["answers"])[0]
@@ -191,6 +238,8 @@ def report(rows: list[dict[str, Any]], scale: float, bias: float, show_at: float
         "shown_by_kind": {k: {"n": len(v), "shown": round(sum(v) / len(v), 3)}
                           for k, v in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))},
         "reader_ms_p50": round(statistics.median(ms), 2) if ms else 0.0,
+        "best_sentence_gold": round(reranked_top1(rows, 0.0), 4),
+        "best_sentence_gold_reread": round(reranked_top1(rows, READER_WEIGHT), 4),
     }
 
 
@@ -205,19 +254,27 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="re-answer instead of the cached rows")
     ap.add_argument("--fit", action="store_true", help="fit SCALE, BIAS, SHOW_AT (tune only)")
     ap.add_argument("--precision", type=float, default=0.88)
+    ap.add_argument("--fit-rerank", action="store_true",
+                    help="fit READER_WEIGHT, the re-weighing of sentences (tune only)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    if args.fit and args.sample != "tune":
-        raise SystemExit("--fit fits on the tuning samples only: add --sample tune")
+    if (args.fit or args.fit_rerank) and args.sample != "tune":
+        raise SystemExit("--fit and --fit-rerank fit on the tuning samples only: add "
+                         "--sample tune")
     reader = rd.Reader(args.model, default_model_files()[1])
     sets = load_rows(args, reader)
-    params = fit(sets, args.precision) if args.fit else (rd.SCALE, rd.BIAS, rd.SHOW_AT)
-    print(f"SCALE, BIAS, SHOW_AT = {params}" + ("  (fitted here)" if args.fit else ""))
-    results: dict[str, Any] = {"sample": args.sample, "scale_bias_show_at": params}
+    params = (fit(sets, args.precision) if args.fit
+              else (rd.SCALE, rd.CONF_WEIGHT, rd.BIAS, rd.SHOW_AT))
+    print(f"SCALE, CONF_WEIGHT, BIAS, SHOW_AT = {params}" + ("  (fitted here)" if args.fit
+                                                             else ""))
+    results: dict[str, Any] = {"sample": args.sample, "scale_conf_bias_show_at": params}
+    if args.fit_rerank:
+        results["reader_weight"] = fit_rerank(sets)
+        print(f"READER_WEIGHT = {results['reader_weight']}  (fitted here)")
     print(f"\n{'':6} {'n':>6} {'EM':>6} {'F1':>6} {'shown':>6} {'right':>6} {'shownEM':>7} "
           f"{'gold q':>6} {'EM|q':>6} {'ms':>5}")
     for name, rows in sets.items():
-        r = report(rows, *params)
+        r = report(rows, params)
         results[name] = r
         print(f"{name:6} {r['n']:6} {r['exact_match']:6.1%} {r['f1']:6.1%} {r['shown']:6.1%} "
               f"{r['shown_right']:6.1%} {r['shown_exact_match']:7.1%} "

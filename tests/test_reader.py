@@ -1,0 +1,171 @@
+"""The reader: the answer phrase marked inside the quoted sentence, at exact offsets; none
+for an explanation; the model shipped with its card, checked before loading, and
+trainable from a clean checkout (the training script's smoke mode)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PROJECT_ROOT, SEEDS, open_seeded, seeded_copy, subprocess_env
+from training_data import assert_shipped, tiny_training_folder
+
+from assistant import cli, reader
+from assistant.errors import ModelError
+from assistant.models import SentenceCheck
+from index.embed import default_model_files
+from index.load import file_sha256
+
+pytestmark = pytest.mark.slow
+SUPPLY_QUESTION = "Which company will supply 5G technology to Russia?"
+
+
+@pytest.fixture(scope="module")
+def seeded_service(tmp_path_factory: pytest.TempPathFactory, embedder: object):
+    svc = open_seeded(seeded_copy(tmp_path_factory, "reader"), embedder)
+    yield svc
+    svc.close()
+
+
+def test_best_span_keeps_to_whole_words_of_the_sentence_and_a_length_limit() -> None:
+    tok = reader.tokenizer(default_model_files()[1])
+    enc = reader.encode_pairs(tok, "Who builds it?", ["Huawei builds the network."])[0]
+    starts, ends = reader.token_masks(enc)
+    words = [enc.tokens[t] for t in range(len(enc.ids)) if starts[t]]
+    assert words == ["hua", "builds", "the", "network", "."]  # no question token, no ##piece
+    n = len(enc.ids)
+    start, end = np.zeros(n), np.zeros(n)
+    hua = enc.tokens.index("hua")
+    start[hua], end[hua], end[hua + 1] = 5.0, 9.0, 4.0  # "hua" alone would split a word
+    span = reader.best_span(start, end, starts, ends)
+    assert (span.first, span.last) == (hua, hua + 1)
+    assert span.margin == pytest.approx(5.0 + 4.0)  # over [CLS]'s 0 + 0
+    text = "Huawei builds the network."
+    assert text[enc.offsets[span.first][0]: enc.offsets[span.last][1]] == "Huawei"
+    # One token at most: "huawei" (two pieces) cannot be marked, a one-piece word is.
+    one = reader.best_span(start, end, starts, ends, max_tokens=1)
+    assert one.first == one.last and one.first != hua
+
+
+def test_model_is_package_data_with_card_licence_and_notice() -> None:
+    assert_shipped(reader, "train_reader.py")
+
+
+def test_the_phrase_is_marked_at_exact_offsets_in_the_seeds(seeded_service) -> None:
+    answer = seeded_service.ask(SUPPLY_QUESTION)
+    short = answer.short_answer
+    assert not answer.abstained and short is not None
+    assert "Huawei" in short.text and len(short.text.split()) <= 4
+    text = seeded_service.document_text(short.source)
+    assert text[short.start: short.end] == short.text
+    # It lies inside a sentence the answer quotes, from a cited passage.
+    assert any(c.source == short.source and c.start <= short.start and short.end <= c.end
+               for c in answer.citations)
+    assert " ".join(short.text.split()) in answer.text
+    assert 0.0 < short.score <= 1.0 and short.score >= reader.SHOW_AT
+    assert "read" in answer.timings_ms
+    assert answer.to_json()["short_answer"] == short.to_json()
+
+
+def test_an_explanation_gets_no_phrase(seeded_service) -> None:
+    answer = seeded_service.ask("Why does Russia want Huawei to build its 5G network?")
+    assert answer.short_answer is None
+    assert answer.to_json()["short_answer"] is None
+
+
+def test_a_written_answer_keeps_the_phrase_only_where_a_kept_sentence_says_it(
+        seeded_service) -> None:
+    svc = seeded_service
+    drafted = svc._draft(svc._extractive, SUPPLY_QUESTION, 6, "", None, None)[0]  # noqa: SLF001
+    found = svc._short_answer(SUPPLY_QUESTION, drafted)  # noqa: SLF001
+    assert found is not None
+    says = SentenceCheck(f"The network will be built by {found.text}.", (1,), True, 0.9)
+    other = SentenceCheck(f"The network will be built by {found.text}.", (1,), False, 0.1)
+    silent = SentenceCheck("Russia wants a new network.", (1,), True, 0.9)
+    written = replace(drafted, generator="local:smollm2")
+    assert svc._short_answer(SUPPLY_QUESTION, replace(written, checks=(says,))) == found  # noqa: SLF001
+    assert svc._short_answer(SUPPLY_QUESTION, replace(written, checks=(silent, other))) is None  # noqa: SLF001
+
+
+def test_ask_json_carries_the_short_answer(seeds_index: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["ask", SUPPLY_QUESTION, "--json", "--corpus", str(SEEDS),
+                     "--store", str(seeds_index)])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    short = out["short_answer"]
+    assert set(short) == {"text", "source", "start", "end", "score"}
+    body = (SEEDS / short["source"]).read_text(encoding="utf-8")
+    assert body[short["start"]: short["end"]] == short["text"]
+
+
+def test_loads_offline_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "from assistant.reader import load_reader\n"
+        "r = load_reader()\n"
+        "text = 'Huawei will build the 5G network, the operator said.'\n"
+        "hit = r.spans('Who will build the network?', [text])[0]\n"
+        "print(text[hit[0]:hit[1]], 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env(HF_HUB_OFFLINE="1"),
+                         capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["Huawei", "False"]
+
+
+def test_altered_model_is_refused_with_exit_6(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        seeds_index: Path) -> None:
+    altered = tmp_path / "reader"
+    altered.mkdir()
+    data = bytearray((reader.MODEL_DIR / reader.MODEL_NAME).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (altered / reader.MODEL_NAME).write_bytes(bytes(data))
+    monkeypatch.setattr(reader, "MODEL_DIR", altered)
+    with pytest.raises(ModelError) as info:
+        reader.load_reader()
+    assert "checksum" in info.value.message and info.value.exit_code == 6
+    code = cli.main(["ask", SUPPLY_QUESTION, "--corpus", str(SEEDS), "--store", str(seeds_index)])
+    err = capsys.readouterr().err
+    assert code == 6 and "reader" in err and "Traceback" not in err
+
+
+def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
+    data = tmp_path / "train"
+    data.mkdir()
+    tiny_training_folder(data)
+    work, out = tmp_path / "work", tmp_path / "out"
+    cmd = [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_reader.py"),
+           "--train", str(data), "--smoke", "--workdir", str(work), "--out", str(out)]
+    run = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    model = out / reader.MODEL_NAME
+    assert file_sha256(model) in (out / reader.CARD_NAME).read_text()
+    smoke = reader.Reader(model, default_model_files()[1])
+    hits = smoke.spans("What about the network?", ["The new network opens in May.", "No."])
+    assert len(hits) == 2 and all(h is None or 0 <= h[0] < h[1] for h in hits)
+    again = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
+                           timeout=600, cwd=tmp_path)
+    assert again.returncode == 0 and "resumed at step 4/4" in again.stdout
+
+
+def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> None:
+    from assistant.answer import ExtractiveAnswerer, _Sentence
+
+    svc = seeded_service
+    reread = ExtractiveAnswerer(svc._lexical, reader=svc._reader, reader_weight=1.0)  # noqa: SLF001
+    q = "Who will build the new network?"
+    texts = ["The summit in May ended with a joint statement.",
+             "Huawei will build the new network with the largest operator."]
+    ranked = [_Sentence(0, 0, len(t), t, set(), score=s) for t, s in zip(texts, (1.0, 0.5),
+                                                                          strict=True)]
+    first = reread.reread(q, ranked)
+    assert first[0].text.startswith("Huawei")  # the reader's reading outweighs the ranking's
+    assert [s.score for s in first] == [0.5, 1.0]  # the ranking's own scores are kept
