@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, subprocess_env
-from training_data import assert_shipped, tiny_training_folder
+from training_data import alter_shipped, assert_shipped, tiny_training_folder
 
 from assistant import cli, qencoder
 from assistant.errors import ModelError
@@ -77,12 +77,8 @@ def test_another_embedding_model_gets_no_question_encoder(tmp_path: Path) -> Non
 def test_altered_model_is_refused_with_exit_6(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         seeds_index: Path) -> None:
-    altered = tmp_path / "qe"
-    altered.mkdir()
-    data = bytearray((qencoder.MODEL_DIR / qencoder.MODEL_NAME).read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (altered / qencoder.MODEL_NAME).write_bytes(bytes(data))
-    monkeypatch.setattr(qencoder, "MODEL_DIR", altered)
+    alter_shipped(qencoder, tmp_path / "qe")
+    monkeypatch.setattr(qencoder, "MODEL_DIR", tmp_path / "qe")
     with pytest.raises(ModelError) as info:
         qencoder.load_question_encoder(OnnxEmbedder())
     assert "checksum" in info.value.message and info.value.exit_code == 6

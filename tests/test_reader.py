@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, open_seeded, seeded_copy, subprocess_env
-from training_data import assert_shipped, tiny_training_folder
+from training_data import alter_shipped, assert_shipped, tiny_training_folder
 
 from assistant import cli, reader
 from assistant.errors import ModelError
@@ -122,12 +122,8 @@ def test_loads_offline_without_torch() -> None:
 def test_altered_model_is_refused_with_exit_6(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         seeds_index: Path) -> None:
-    altered = tmp_path / "reader"
-    altered.mkdir()
-    data = bytearray((reader.MODEL_DIR / reader.MODEL_NAME).read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    (altered / reader.MODEL_NAME).write_bytes(bytes(data))
-    monkeypatch.setattr(reader, "MODEL_DIR", altered)
+    alter_shipped(reader, tmp_path / "reader")
+    monkeypatch.setattr(reader, "MODEL_DIR", tmp_path / "reader")
     with pytest.raises(ModelError) as info:
         reader.load_reader()
     assert "checksum" in info.value.message and info.value.exit_code == 6

@@ -14,6 +14,15 @@ from conftest import PROJECT_ROOT, SEEDS
 from index.load import file_sha256
 
 
+def alter_shipped(module: ModuleType, folder: Path) -> None:
+    """A copy of ``module``'s model with one byte flipped, in ``folder``, which ``module``
+    is then pointed at (the caller monkeypatches ``MODEL_DIR`` to ``folder``)."""
+    folder.mkdir()
+    data = bytearray((module.MODEL_DIR / module.MODEL_NAME).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / module.MODEL_NAME).write_bytes(bytes(data))
+
+
 def assert_shipped(module: ModuleType, script: str) -> None:
     """``module``'s trained model is package data (within 25 MB, its sha256 the one the
     code checks) beside a card naming base, data, licences, seed and ``script``, with the
