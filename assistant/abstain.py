@@ -30,6 +30,9 @@ class Evidence:
     sentence_sim: float = 0.0  # cosine of the best sentence's vector with the question's
     sentence_score: float = -10.0  # the ranking model's logit for the best sentence
     missing_names: float = 0.0  # share of the question's names no retrieved passage holds
+    # The reader's margin of the best sentence's answer phrase over "no short answer here"
+    # (assistant/reader.py; 0 where no reader read it).
+    reader_margin: float = 0.0
 
     def features(self) -> list[float]:
         return [
@@ -41,6 +44,7 @@ class Evidence:
             self.sentence_sim,
             self.sentence_score / 10.0,  # on the scale of the others (a logit of ~0-15)
             self.missing_names,
+            max(min(self.reader_margin, 15.0), -15.0) / 10.0,  # on the scale of the others
         ]
 
     def to_json(self) -> dict[str, float]:
@@ -51,17 +55,18 @@ class Evidence:
 # benchmarks/calibrate_abstention.py (results/abstention.json): a sign-constrained
 # logistic fit, its intercept set so that at most 2% of answerable training
 # questions are refused. Refit with the trained question encoder's sentence cosine
-# (assistant/qencoder.py). Held-out half: 97.3% of answerable SQuAD, 95.3% of NQ and
-# 100% of HotpotQA's two-article questions (asked of their own paragraphs) answered;
-# all off-topic HotpotQA, 88% of RGB news queries, 30% of SQuAD and 56% of NQ
-# questions whose answer was taken out, and 12% of SQuAD 2.0's adversarial ones refused.
-WEIGHTS = (-5.801, 2.873, 1.421, 0.169, 1.544, 0.0, 1.375, 2.411, -1.824)
+# (assistant/qencoder.py) and the reader's margin (assistant/reader.py), the reader
+# re-weighing the best sentences. Held-out half: 98.3% of answerable SQuAD, 98.7% of NQ
+# and 100% of HotpotQA's two-article questions (asked of their own paragraphs) answered;
+# all off-topic HotpotQA, 86% of RGB news queries, 34% of SQuAD and 31% of NQ questions
+# whose answer was taken out, and 10% of SQuAD 2.0's adversarial ones refused.
+WEIGHTS = (-4.877, 3.287, 1.004, 0.731, 0.946, 0.0, 1.138, 1.951, -1.694, 1.36)
 # Confidence: the probability that the answer holds what was asked, a logistic model
 # over the same features, fitted (without class balancing, so its output is a
 # probability) on whether the answer the answerer gives holds the gold answer, over the
 # answers it gives to questions as asked (not the answer-removed copies, which made
 # confidence run 20-30 points low on real answerable questions).
-CONFIDENCE = (-2.307, 0.079, 0.485, 0.34, -0.171, 0.229, 1.218, 1.465, -1.172)
+CONFIDENCE = (-2.181, 1.356, 0.232, -0.067, -0.03, 0.196, 1.138, 0.895, -1.896, 1.759)
 
 
 def logit(weights: Sequence[float], features: Sequence[float]) -> float:

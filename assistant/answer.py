@@ -98,6 +98,7 @@ class _Sentence:
     cover: float = 0.0
     sim: float = 0.0  # cosine of its vector with the question's
     score: float = 0.0  # the ranking model's logit
+    reading: float | None = None  # the reader's margin of its best phrase, where it read it
     features: list[float] = field(default_factory=list)
 
 
@@ -154,6 +155,7 @@ class ExtractiveAnswerer:
             sentence_sim=best.sim if best else 0.0,
             sentence_score=best.score if best else -10.0,
             missing_names=ranking.missing_names(question, [c.text for c in cands[:k]]),
+            reader_margin=best.reading if best and best.reading is not None else 0.0,
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
@@ -188,8 +190,9 @@ class ExtractiveAnswerer:
         abstention and the choice of further sentences read, stay the ranking's)."""
         top = scored[:READER_POOL]
         found = self.reader.spans(question, [x.text for x in top])  # type: ignore[union-attr]
-        bonus = {id(x): self.reader_weight * (hit[2] if hit else -10.0)
-                 for x, hit in zip(top, found, strict=True)}
+        for x, hit in zip(top, found, strict=True):
+            x.reading = hit[2] if hit else -10.0
+        bonus = {id(x): self.reader_weight * x.reading for x in top}  # type: ignore[operator]
         return sorted(top, key=lambda x: -(x.score + bonus[id(x)])) + scored[READER_POOL:]
 
     @staticmethod

@@ -172,9 +172,9 @@ def report(rows: list[dict[str, Any]], weights: tuple[float, ...], title: str) -
 
 
 def _ev(r: dict[str, Any]) -> dict[str, float]:
-    return {k: r[k] for k in ("top_dense", "sentence_cover", "answer_cover", "passage_cover",
-                              "type_ok", "asks_type", "sentence_sim", "sentence_score",
-                              "missing_names")}
+    return {k: r.get(k, 0.0) for k in (
+        "top_dense", "sentence_cover", "answer_cover", "passage_cover", "type_ok", "asks_type",
+        "sentence_sim", "sentence_score", "missing_names", "reader_margin")}
 
 
 def given(rows: list[dict[str, Any]], weights: tuple[float, ...],
@@ -202,7 +202,7 @@ def main() -> None:
     add_qencoder_option(ap)
     args = ap.parse_args()
 
-    cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}-{args.qencoder}.json"
+    cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}-{args.qencoder}-reader.json"
     if args.reuse and cache.exists():
         rows = json.loads(cache.read_text())
     else:
@@ -217,7 +217,7 @@ def main() -> None:
     fit_rows = [r for r in train for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
     x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
     y = np.array([r["y"] for r in fit_rows], dtype=float)
-    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1]))
+    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1, 1]))
     # Refusing an answerable question costs the reader more than a weak answer
     # whose citation they can check, so the intercept is moved until at most
     # args.max_refusals of the answerable training questions are refused.
@@ -237,7 +237,7 @@ def main() -> None:
     yc = np.array([float(r["good"]) for r in conf_rows])
     conf = tuple(round(float(v), 3) for v in fit_logistic(xc, yc, balanced=False))
     print("features: intercept, top_dense, sentence_cover, answer_cover, passage_cover, "
-          "asks_type*(1-type_ok), sentence_sim, sentence_score, missing_names")
+          "asks_type*(1-type_ok), sentence_sim, sentence_score, missing_names, reader_margin")
     print(f"fitted weights: {fitted}")
     print(f"current weights in abstain.py: {WEIGHTS}")
     print(f"confidence weights: {conf}")
