@@ -42,7 +42,7 @@ def check_contract(svc: Assistant, a: Answer) -> None:
         assert "do not answer" in a.text
     else:
         assert a.citations
-    assert set(a.timings_ms) == {"retrieve", "answer", "total"}
+    assert set(a.timings_ms) == {"retrieve", "answer", "read", "total"}
     assert a.passages == tuple(sorted(a.passages, key=lambda p: -p.score))
 
 
