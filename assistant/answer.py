@@ -27,6 +27,7 @@ from assistant.abstain import Evidence, answer_probability, confidence
 from assistant.answerer import Drafted
 from assistant.errors import BadQuestion
 from assistant.models import Citation, Passage
+from assistant.reader import asks_explanation
 from assistant.retrieve import Candidate, Retrieval, sentence_similarities
 from assistant.textsafe import clean_question
 from assistant.words import (
@@ -155,7 +156,9 @@ class ExtractiveAnswerer:
             sentence_sim=best.sim if best else 0.0,
             sentence_score=best.score if best else -10.0,
             missing_names=ranking.missing_names(question, [c.text for c in cands[:k]]),
-            reader_margin=best.reading if best and best.reading is not None else 0.0,
+            # The reader marks phrases: a why/how question's margin says nothing of its answer.
+            reader_margin=(best.reading if best and best.reading is not None
+                           and not asks_explanation(question) else 0.0),
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
