@@ -195,8 +195,8 @@ class ExtractiveAnswerer:
         found = self.reader.spans(question, [x.text for x in top])  # type: ignore[union-attr]
         for x, hit in zip(top, found, strict=True):
             x.reading = hit[2] if hit else -10.0
-        bonus = {id(x): self.reader_weight * x.reading for x in top}  # type: ignore[operator]
-        return sorted(top, key=lambda x: -(x.score + bonus[id(x)])) + scored[READER_POOL:]
+        weight = self.reader_weight
+        return sorted(top, key=lambda x: -(x.score + weight * x.reading)) + scored[READER_POOL:]  # type: ignore[operator]
 
     @staticmethod
     def _passage_cover(

@@ -167,7 +167,8 @@ def format_answer(answer: Any) -> str:
     from assistant.phrase import phrase_line
     from assistant.textsafe import printable
 
-    out = [printable(phrase_line(answer)), ""] if phrase_line(answer) else []
+    line = phrase_line(answer)
+    out = [printable(line), ""] if line else []
     out += [printable(answer.text), ""]
     if answer.searched:
         out += [f"(searched: {printable(answer.searched)})", ""]

@@ -194,12 +194,9 @@ class Reader:
         return best[1]
 
 
-def load_reader() -> Reader | None:
-    """The sha256-checked reader, or None before a trained model is shipped (no
-    MODEL_SHA256). It reads text with the bundled model's word pieces, whatever model
-    the index was embedded with."""
-    if not MODEL_SHA256:
-        return None
+def load_reader() -> Reader:
+    """The sha256-checked reader. It reads text with the bundled model's word pieces,
+    whatever model the index was embedded with."""
     from index.embed import _verified, default_model_files
 
     model = _verified(

@@ -73,7 +73,7 @@ class Assistant:
         self._manifest = None
         self._read_only = False
         self._qencoder: object | None = None  # the trained question encoder, once loaded
-        self._reader: Reader | None | bool = False  # the answer-phrase reader (False: not yet)
+        self._reader: Reader | None = None  # the answer-phrase reader, once loaded
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -170,7 +170,7 @@ class Assistant:
             from assistant.qencoder import load_question_encoder
 
             self._qencoder = load_question_encoder(self.embedder)
-        if self._reader is False:
+        if self._reader is None:
             from assistant.reader import load_reader
 
             self._reader = load_reader()
@@ -185,7 +185,7 @@ class Assistant:
         self._retriever = HybridRetriever(
             self.embedder, self._vectors, view, question_encoder=self._qencoder,  # type: ignore[arg-type]
         )
-        self._extractive = ExtractiveAnswerer(view, reader=self._reader or None)  # type: ignore[arg-type]
+        self._extractive = ExtractiveAnswerer(view, reader=self._reader)  # type: ignore[arg-type]
         self._answerer = self._writer()
         self._manifest = manifest
         self._stamp = stamp
@@ -351,7 +351,7 @@ class Assistant:
         t_read = time.perf_counter()
         short = self._short_answer(searched, drafted)
         t2 = time.perf_counter()
-        if self._reader:
+        if self._reader is not None:
             timings["read"] = (t2 - t_read) * 1000
         for name, ms in drafted.timings_ms.items():
             timings[name] = (t1 - t0) * 1000 + ms  # from the moment the question came
@@ -380,10 +380,9 @@ class Assistant:
         """The answer phrase in the sentences the extractive answer quotes. A written
         answer gets it only when a sentence the check kept holds it: the phrase must be
         what the shown answer says."""
-        reader = self._reader
-        if not reader or drafted.abstained:
+        if self._reader is None or drafted.abstained:
             return None
-        found = reader.read(question, drafted.quoted, drafted.confidence)  # type: ignore[union-attr]
+        found = self._reader.read(question, drafted.quoted, drafted.confidence)
         if found is None or drafted.generator == "extractive" or drafted.fallback:
             return found
         phrase = " ".join(found.text.lower().split())

@@ -112,8 +112,8 @@ def answer_as_text(answer: Answer) -> str:
     """The answer (after its short answer alone, when it has one) and its citations as
     plain text, for the clipboard."""
     lines = [f"Searched: {answer.searched}", ""] if answer.searched else []
-    if phrase_line(answer):
-        lines += [phrase_line(answer), ""]
+    if line := phrase_line(answer):
+        lines += [line, ""]
     lines.append(answer.text.strip())
     if answer.note:
         lines += ["", f"Note: {answer.note}"]
