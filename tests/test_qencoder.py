@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, subprocess_env
-from training_data import alter_shipped, assert_shipped, tiny_training_folder
+from training_data import alter_shipped, assert_shipped, smoke_train
 
 from assistant import cli, qencoder
 from assistant.errors import ModelError
@@ -89,15 +89,8 @@ def test_altered_model_is_refused_with_exit_6(
 
 
 def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
-    data = tmp_path / "train"
-    data.mkdir()
-    tiny_training_folder(data)
-    work, out = tmp_path / "work", tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_qencoder.py"),
-         "--train", str(data), "--smoke", "--workdir", str(work), "--out", str(out)],
-        env=subprocess_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
+    rerun = smoke_train("train_qencoder.py", tmp_path)
+    out = tmp_path / "out"
     model = out / qencoder.MODEL_NAME
     card = (out / qencoder.CARD_NAME).read_text()
     assert file_sha256(model) in card
@@ -105,8 +98,5 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     v = enc.embed_query("What about the new network?")
     assert v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-3
     # Resumable: a second run finds its checkpoint and does not start over.
-    again = subprocess.run(
-        [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_qencoder.py"),
-         "--train", str(data), "--smoke", "--workdir", str(work), "--out", str(out)],
-        env=subprocess_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    again = rerun()
     assert again.returncode == 0 and "resumed at step 4/4" in again.stdout

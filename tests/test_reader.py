@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, open_seeded, seeded_copy, subprocess_env
-from training_data import alter_shipped, assert_shipped, tiny_training_folder
+from training_data import alter_shipped, assert_shipped, smoke_train
 
 from assistant import cli, reader
 from assistant.errors import ModelError
@@ -133,22 +133,14 @@ def test_altered_model_is_refused_with_exit_6(
 
 
 def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
-    data = tmp_path / "train"
-    data.mkdir()
-    tiny_training_folder(data)
-    work, out = tmp_path / "work", tmp_path / "out"
-    cmd = [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / "train_reader.py"),
-           "--train", str(data), "--smoke", "--workdir", str(work), "--out", str(out)]
-    run = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
-                         timeout=600, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
+    rerun = smoke_train("train_reader.py", tmp_path)
+    out = tmp_path / "out"
     model = out / reader.MODEL_NAME
     assert file_sha256(model) in (out / reader.CARD_NAME).read_text()
     smoke = reader.Reader(model, default_model_files()[1])
     hits = smoke.spans("What about the network?", ["The new network opens in May.", "No."])
     assert len(hits) == 2 and all(h is None or 0 <= h[0] < h[1] for h in hits)
-    again = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
-                           timeout=600, cwd=tmp_path)
+    again = rerun()
     assert again.returncode == 0 and "resumed at step 4/4" in again.stdout
 
 

@@ -5,13 +5,36 @@ from __future__ import annotations
 import fnmatch
 import gzip
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from conftest import PROJECT_ROOT, SEEDS
+from conftest import PROJECT_ROOT, SEEDS, subprocess_env
 
 from index.load import file_sha256
+
+
+def smoke_train(script: str, tmp_path: Path) -> Any:
+    """Run ``benchmarks/<script> --smoke`` on a tiny training folder into ``tmp_path/out``
+    (asserting it succeeds); returns a function that runs it again with the same folders
+    (to check it resumes), giving the finished process."""
+    data = tmp_path / "train"
+    data.mkdir()
+    tiny_training_folder(data)
+    cmd = [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / script),
+           "--train", str(data), "--smoke", "--workdir", str(tmp_path / "work"),
+           "--out", str(tmp_path / "out")]
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path)
+
+    first = run()
+    assert first.returncode == 0, first.stderr[-3000:]
+    return run
 
 
 def alter_shipped(module: ModuleType, folder: Path) -> None:
