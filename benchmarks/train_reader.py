@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import random
 import shutil
 import sys
@@ -45,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qa_harness import span_grade  # noqa: E402
-from qencoder_prep import training_documents  # noqa: E402
+from reader_prep import prep, validation_rows  # noqa: E402
 from training_common import (  # noqa: E402
     Checkpoint,
     add_common_args,
@@ -55,98 +54,11 @@ from training_common import (  # noqa: E402
 )
 
 from assistant import reader as rd  # noqa: E402
-from assistant.words import stems_of  # noqa: E402
-from index.chunk import sentences  # noqa: E402
 from index.embed import default_model_files  # noqa: E402
 from index.load import file_sha256 as sha256  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "assistant" / "data" / "reader"
-VALID_SHARE = 0.02
-
-
-# ---------------------------------------------------------------------------- prep
-
-
-def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
-              neg_rate: float) -> list[dict]:
-    """Each question's answering sentence with its span, and maybe a hard wrong one."""
-    spans: dict[int, list[tuple[int, int]]] = {}
-    stems: dict[int, list[set[str]]] = {}
-    out = []
-    for q in qs:
-        d = q["doc"]
-        text = docs[d]["text"]
-        if d not in spans:
-            spans[d] = [(s, e) for s, e, _p in sentences(text)]
-            stems[d] = [stems_of(text[s:e]) for s, e in spans[d]]
-        sp = spans[d]
-        first = next((i for i, (s, e) in enumerate(sp) if s <= q["start"] < e), None)
-        last = next((i for i, (s, e) in enumerate(sp) if s < q["end"] <= e), None)
-        if first is None or last is None or last - first > 1:
-            continue
-        lo, hi = sp[first][0], sp[last][1]
-        base = {"q": q["q"], "set": q["set"], "doc": d, "answers": q["answers"]}
-        out.append({**base, "ctx": text[lo:hi], "a": q["start"] - lo, "b": q["end"] - lo})
-        if rng.random() >= neg_rate:
-            continue
-        q_stems = stems_of(q["q"])
-        answers = [a.lower() for a in q["answers"] if a.strip()]
-        best, best_n = None, 0
-        for i, (s, e) in enumerate(sp):
-            if first <= i <= last or any(a in text[s:e].lower() for a in answers):
-                continue
-            n = len(q_stems & stems[d][i]) + rng.random() * 0.5  # ties broken at random
-            if n > best_n:
-                best, best_n = i, n
-        if best is not None:
-            s, e = sp[best]
-            out.append({**base, "ctx": text[s:e], "a": -1, "b": -1})
-    return out
-
-
-def _labels(enc: Any, a: int, b: int) -> tuple[int, int] | None:
-    """The tokens where the span ``[a, b)`` of the sentence starts and ends (0, 0 for no
-    span); None when truncation cut it off."""
-    if a < 0:
-        return 0, 0
-    toks = [t for t, s in enumerate(enc.sequence_ids) if s == 1]
-    first = next((t for t in toks if enc.offsets[t][1] > a), None)
-    last = next((t for t in reversed(toks) if enc.offsets[t][0] < b), None)
-    if first is None or last is None or last < first:
-        return None
-    return first, last
-
-
-def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    path = work / "examples.pkl"
-    if path.exists():
-        return pickle.loads(path.read_bytes())
-    t0 = time.time()
-    rng = random.Random(args.seed)
-    docs, qs = training_documents(args, rng, 80)
-    order = list(range(len(docs)))
-    random.Random(args.seed + 1).shuffle(order)
-    valid_docs = set(order[: max(1, int(len(docs) * VALID_SHARE))])
-    examples = _examples(docs, qs, rng, args.neg_rate)
-    tok = rd.tokenizer(default_model_files()[1])
-    kept = []
-    for ex in examples:
-        enc = rd.encode_pairs(tok, ex["q"], [ex["ctx"]])[0]
-        lab = _labels(enc, ex["a"], ex["b"])
-        if lab is None:
-            continue
-        ex.update(ids=enc.ids, types=enc.type_ids, start=lab[0], end=lab[1],
-                  valid=ex["doc"] in valid_docs)
-        kept.append(ex)
-    data = {"examples": kept, "seconds": round(time.time() - t0, 1), "documents": len(docs),
-            "questions": {s: sum(q["set"] == s for q in qs) for s in ("squad", "nq")}}
-    path.write_bytes(pickle.dumps(data))
-    pos = sum(ex["a"] >= 0 for ex in kept)
-    print(f"prep: {len(kept):,} examples ({pos:,} with a span, {len(kept) - pos:,} without; "
-          f"{sum(ex['valid'] for ex in kept):,} kept for validation), "
-          f"{data['seconds']:.0f} s", flush=True)
-    return data
 
 
 # --------------------------------------------------------------------------- train
@@ -318,13 +230,6 @@ def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[st
     log["valid_examples"] = {s: sum(r["set"] == s for r in valid) for s in ("squad", "nq")}
     torch.save(model.state_dict(), work / "final.pt")
     return log
-
-
-def validation_rows(examples: list[dict], n: int) -> list[dict]:
-    """Up to ``n`` kept-apart examples, half of them NQ's where there are enough."""
-    kept = {s: [ex for ex in examples if ex["valid"] and ex["set"] == s] for s in ("nq", "squad")}
-    nq = kept["nq"][: n // 2]
-    return nq + kept["squad"][: n - len(nq)]
 
 
 # -------------------------------------------------------------------------- export
