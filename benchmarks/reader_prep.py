@@ -101,9 +101,3 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
           f"{data['seconds']:.0f} s", flush=True)
     return data
 
-
-def validation_rows(examples: list[dict], n: int) -> list[dict]:
-    """Up to ``n`` kept-apart examples, half of them NQ's where there are enough."""
-    kept = {s: [ex for ex in examples if ex["valid"] and ex["set"] == s] for s in ("nq", "squad")}
-    nq = kept["nq"][: n // 2]
-    return nq + kept["squad"][: n - len(nq)]

@@ -44,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qa_harness import span_grade  # noqa: E402
-from reader_prep import prep, validation_rows  # noqa: E402
+from qencoder_prep import validation_rows  # noqa: E402
+from reader_prep import prep  # noqa: E402
 from training_common import (  # noqa: E402
     Checkpoint,
     add_common_args,
