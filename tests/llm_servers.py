@@ -304,7 +304,8 @@ def _handler(server: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
 # -- what every answer must satisfy ------------------------------------------------
 
 ANSWER_KEYS = {"question", "answer", "abstained", "confidence", "citations", "passages",
-               "timings_ms", "generator", "fallback", "checks", "searched", "note"}
+               "timings_ms", "generator", "fallback", "checks", "searched", "note",
+               "short_answer"}
 
 
 def assert_answer_contract(out: dict[str, Any], root: Path, generator: str) -> None:
@@ -318,6 +319,11 @@ def assert_answer_contract(out: dict[str, Any], root: Path, generator: str) -> N
         assert set(c) == {"n", "source", "start", "end", "text", "score"}
         with open(root / c["source"], encoding="utf-8", newline="") as fh:
             assert c["text"] == fh.read()[c["start"]:c["end"]]
+    short = out["short_answer"]
+    if short is not None:  # the reader's phrase: exact characters of a passage, in the answer
+        with open(root / short["source"], encoding="utf-8", newline="") as fh:
+            assert short["text"] == fh.read()[short["start"]:short["end"]]
+        assert " ".join(short["text"].split()).lower() in " ".join(out["answer"].split()).lower()
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", out["answer"])}
     assert markers == {c["n"] for c in out["citations"]}, (out["answer"], out["citations"])
     for check in out["checks"]:

@@ -28,6 +28,7 @@ from tui_helpers import (
 
 from assistant.config import Config
 from assistant.models import Answer
+from assistant.phrase import phrase_line
 from assistant.service import Assistant
 from assistant.tui.commands import ChatCommands
 from assistant.tui.screens.conversations import ConversationsScreen
@@ -106,7 +107,9 @@ async def test_copy_answer_with_citations(config: Config, service: SharedService
         await pilot.press("ctrl+y")
         answer = app.query_one(AnswerView).answer
         c = answer.citations[0]
-        assert app.clipboard.startswith(answer.text.strip())
+        # the phrase the reader found ("Moscow") alone on the first line, then the answer
+        line = phrase_line(answer)
+        assert line and app.clipboard.startswith(f"{line}\n\n{answer.text.strip()}")
         assert f"[1] {c.source}, chars {c.start}-{c.end}" in app.clipboard
         assert answer.confidence_note() and answer.confidence_note() in app.clipboard
 
