@@ -53,15 +53,17 @@ MAX_QUESTION_CHARS = 2000
 LEADING_SENTENCES = 3
 MAX_SENTENCES = 3
 SENTENCE_POOL = 5  # passages whose sentences compete for the answer
-# A further sentence joins the first only when the ranking model gives it at least
-# this share of the first one's odds (exp of the score difference), and it brings
-# what the first lacks: question words the first does not hold, the sentence right
-# after a chosen one (it carries the point on), or another document's account.
-# Chosen on the tuning samples (SQuAD seed 2024, NQ tune): lower adds words for
-# little more gold in the answer, higher drops the second part of two-part questions.
-FOLLOW_ODDS = 0.3
+# A further sentence joins the first only when the answerer's order gives it at least
+# this share of the first one's odds (exp of the difference: the ranking's score plus
+# the reader's weighed margin, so a sentence the reader demoted seldom joins), and it
+# brings what the first lacks: question words the first does not hold, the sentence
+# right after a chosen one (it carries the point on), or another document's account
+# (weighed on the better of the order's and the ranking's odds). Chosen on the tuning
+# samples (SQuAD seed 2024, NQ tune): lower adds words for little more gold in the
+# answer, higher drops the second part of two-part questions.
+FOLLOW_ODDS = 0.12
 OTHER_DOC_ODDS = 0.3  # the same, for a sentence of a document the answer does not cite yet
-TIE_ODDS = 0.9  # one the model cannot tell from the first joins whatever it adds
+TIE_ODDS = 0.4  # one the order cannot tell from the first joins whatever it adds
 MIN_GAIN = 0.2  # share of the question's weighted content a further part must add
 # The reader (assistant.reader) re-weighs the ranking's best READER_POOL sentences: each
 # one's score gains READER_WEIGHT x the reader's margin of its best phrase over "no short
@@ -100,7 +102,13 @@ class _Sentence:
     sim: float = 0.0  # cosine of its vector with the question's
     score: float = 0.0  # the ranking model's logit
     reading: float | None = None  # the reader's margin of its best phrase, where it read it
+    order: float | None = None  # score + the reader's weighed margin, where it re-weighed
     features: list[float] = field(default_factory=list)
+
+
+def _order(x: _Sentence) -> float:
+    """Where ``x`` stands in the answerer's order: its score, re-weighed where read."""
+    return x.score if x.order is None else x.order
 
 
 def _next_to(a: _Sentence, b: _Sentence, cands: list[Candidate]) -> bool:
@@ -189,14 +197,19 @@ class ExtractiveAnswerer:
 
     def reread(self, question: str, scored: list[_Sentence]) -> list[_Sentence]:
         """``scored`` with its best READER_POOL sentences re-ordered by their score plus
-        ``reader_weight`` x the reader's margin (the scores themselves, which the
-        abstention and the choice of further sentences read, stay the ranking's)."""
+        ``reader_weight`` x the reader's margin, kept as each sentence's ``order``: the
+        choice of further sentences weighs their odds on it, so a sentence the reader
+        demoted no longer joins as a tie. The scores themselves, which the abstention
+        reads, stay the ranking's."""
         top = scored[:READER_POOL]
         found = self.reader.spans(question, [x.text for x in top])  # type: ignore[union-attr]
         for x, hit in zip(top, found, strict=True):
             x.reading = hit[2] if hit else -10.0
-        weight = self.reader_weight
-        return sorted(top, key=lambda x: -(x.score + weight * x.reading)) + scored[READER_POOL:]  # type: ignore[operator]
+        floor = min(x.reading for x in top)
+        for x in scored:  # the unread rank below the read ones, as they did by score alone
+            x.order = x.score + self.reader_weight * (x.reading if x.reading is not None
+                                                      else floor)
+        return sorted(top, key=lambda x: -x.order) + scored[READER_POOL:]  # type: ignore[operator]
 
     @staticmethod
     def _passage_cover(
@@ -279,14 +292,17 @@ class ExtractiveAnswerer:
         for s in scored[1:]:
             if len(chosen) >= MAX_SENTENCES:
                 break
-            odds = math.exp(s.score - best.score)
+            odds = math.exp(_order(s) - _order(best))
+            # another document's account may answer a part of the question the reader
+            # reads poorly (it reads the question whole): the ranking's odds count too
+            doc_odds = max(odds, math.exp(s.score - best.score))
             found = matched(s.stems, q_weights)
             gain = sum(q_weights[w] for w in found - covered) / total
             new_doc = cands[s.cand_index].source not in docs
             if (
                 ((gain >= MIN_GAIN or any(_next_to(c, s, cands) for c in chosen))
                  and odds >= FOLLOW_ODDS)
-                or (new_doc and found and (each_document or odds >= OTHER_DOC_ODDS))
+                or (new_doc and found and (each_document or doc_odds >= OTHER_DOC_ODDS))
                 or odds >= TIE_ODDS
             ):
                 chosen.append(s)
