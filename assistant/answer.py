@@ -292,17 +292,20 @@ class ExtractiveAnswerer:
         for s in scored[1:]:
             if len(chosen) >= MAX_SENTENCES:
                 break
+            # Another document's account, or any part of an answer to what the
+            # documents say, may be one the reader reads poorly (it looks for a phrase
+            # answering the question whole): the ranking's odds count too.
+            ranked = math.exp(s.score - best.score)
             odds = math.exp(_order(s) - _order(best))
-            # another document's account may answer a part of the question the reader
-            # reads poorly (it reads the question whole): the ranking's odds count too
-            doc_odds = max(odds, math.exp(s.score - best.score))
+            if each_document:
+                odds = max(odds, ranked)
             found = matched(s.stems, q_weights)
             gain = sum(q_weights[w] for w in found - covered) / total
             new_doc = cands[s.cand_index].source not in docs
             if (
                 ((gain >= MIN_GAIN or any(_next_to(c, s, cands) for c in chosen))
                  and odds >= FOLLOW_ODDS)
-                or (new_doc and found and (each_document or doc_odds >= OTHER_DOC_ODDS))
+                or (new_doc and found and (each_document or max(odds, ranked) >= OTHER_DOC_ODDS))
                 or odds >= TIE_ODDS
             ):
                 chosen.append(s)
