@@ -199,7 +199,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the evidence rows of the last run (after changing only the fit)")
     ap.add_argument("--keep-decision", action="store_true",
-                    help="keep abstain.py's decision weights; refit the confidence only")
+                    help="keep abstain.py's decision weights (the threshold is still set by "
+                         "--max-refusals) and refit the confidence")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "abstention.json")
     add_qencoder_option(ap)
     args = ap.parse_args()
@@ -220,14 +221,14 @@ def main() -> None:
     x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
     y = np.array([r["y"] for r in fit_rows], dtype=float)
     w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1, 1]))
+    if args.keep_decision:  # abstain.py's feature weights; only the threshold is re-set
+        w = np.array(WEIGHTS, dtype=float)
     # Refusing an answerable question costs the reader more than a weak answer
     # whose citation they can check, so the intercept is moved until at most
     # args.max_refusals of the answerable training questions are refused.
     margins = np.array([Evidence(**_ev(r)).features() for r in train if r["y"] == 1]) @ w[1:]
     w[0] = -float(np.quantile(margins, args.max_refusals))
     fitted = tuple(round(float(v), 3) for v in w)
-    if args.keep_decision:  # refit the confidence only, for the decision abstain.py makes
-        fitted = WEIGHTS
     # Confidence: the same features, the label whether the answer holds the gold, no
     # class balancing and no sign constraints, so that its output is a probability.
     # It is the probability for an answer *given*, so it is fitted on the answers the
