@@ -148,8 +148,8 @@ class ExtractiveAnswerer:
         if self.reader is not None and self.reader_weight and scored:
             scored = self.reread(question, scored)
         best = scored[0] if scored else None
-        chosen = (self._choose(scored, q_weights, cands, asks_each_document(question))
-                  if scored else [])
+        each_document = asks_each_document(question)
+        chosen = self._choose(scored, q_weights, cands, each_document) if scored else []
         if chosen and view.kind in ("number", "date") and not any(
             view.holds_kind(x.text) for x in chosen
         ):
@@ -164,9 +164,10 @@ class ExtractiveAnswerer:
             sentence_sim=best.sim if best else 0.0,
             sentence_score=best.score if best else -10.0,
             missing_names=ranking.missing_names(question, [c.text for c in cands[:k]]),
-            # The reader marks phrases: a why/how question's margin says nothing of its answer.
+            # The reader marks phrases: the margin says nothing of the answer to a why/how
+            # question, nor to one about what the documents say.
             reader_margin=(best.reading if best and best.reading is not None
-                           and not asks_explanation(question) else 0.0),
+                           and not asks_explanation(question) and not each_document else 0.0),
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
