@@ -102,13 +102,8 @@ class _Sentence:
     sim: float = 0.0  # cosine of its vector with the question's
     score: float = 0.0  # the ranking model's logit
     reading: float | None = None  # the reader's margin of its best phrase, where it read it
-    order: float | None = None  # score + the reader's weighed margin, where it re-weighed
+    order: float = 0.0  # where it stands: its score, + the reader's weighed margin if read
     features: list[float] = field(default_factory=list)
-
-
-def _order(x: _Sentence) -> float:
-    """Where ``x`` stands in the answerer's order: its score, re-weighed where read."""
-    return x.score if x.order is None else x.order
 
 
 def _next_to(a: _Sentence, b: _Sentence, cands: list[Candidate]) -> bool:
@@ -210,7 +205,7 @@ class ExtractiveAnswerer:
         for x in scored:  # the unread rank below the read ones, as they did by score alone
             x.order = x.score + self.reader_weight * (x.reading if x.reading is not None
                                                       else floor)
-        return sorted(top, key=lambda x: -x.order) + scored[READER_POOL:]  # type: ignore[operator]
+        return sorted(top, key=lambda x: -x.order) + scored[READER_POOL:]
 
     @staticmethod
     def _passage_cover(
@@ -266,7 +261,7 @@ class ExtractiveAnswerer:
                 out.append(sent)
         for sent, row in zip(out, rows, strict=True):
             sent.features = row
-            sent.score = ranking.score(row, self.weights)
+            sent.score = sent.order = ranking.score(row, self.weights)
         out.sort(key=lambda x: (-x.score, x.cand_index, x.start))
         return out
 
@@ -297,7 +292,7 @@ class ExtractiveAnswerer:
             # documents say, may be one the reader reads poorly (it looks for a phrase
             # answering the question whole): the ranking's odds count too.
             ranked = math.exp(s.score - best.score)
-            odds = math.exp(_order(s) - _order(best))
+            odds = math.exp(s.order - best.order)
             if each_document:
                 odds = max(odds, ranked)
             found = matched(s.stems, q_weights)

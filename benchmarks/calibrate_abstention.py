@@ -217,12 +217,14 @@ def main() -> None:
     # SQuAD 2.0's adversarial questions are fitted with half the weight: lexical
     # evidence can hardly tell them apart, and they would push the model to
     # refuse answerable questions.
-    fit_rows = [r for r in train for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
-    x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
-    y = np.array([r["y"] for r in fit_rows], dtype=float)
-    w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1, 1]))
     if args.keep_decision:  # abstain.py's feature weights; only the threshold is re-set
         w = np.array(WEIGHTS, dtype=float)
+    else:
+        fit_rows = [r for r in train
+                    for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
+        x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
+        y = np.array([r["y"] for r in fit_rows], dtype=float)
+        w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1, 1]))
     # Refusing an answerable question costs the reader more than a weak answer
     # whose citation they can check, so the intercept is moved until at most
     # args.max_refusals of the answerable training questions are refused.
