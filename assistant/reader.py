@@ -6,7 +6,8 @@ of the answer phrase, and the ``[CLS]`` token as "no short answer here". The bes
 over those sentences becomes the answer's ``short_answer`` ("Huawei"), shown first and in
 bold inside its sentence, when the reader is sure enough; a wrong phrase in bold misleads
 more than none, so the threshold is set for precision (``SHOW_AT``, fitted on the tuning
-samples by ``benchmarks/reader_qa.py``).
+samples by ``benchmarks/reader_qa.py``, as is the model of how sure a phrase is:
+``phrase_evidence``).
 
 The network is all-MiniLM-L6-v2 with a span head, trained here on public data
 (``benchmarks/train_reader.py``; base, data, figures and licences in the model card
@@ -35,12 +36,15 @@ MODEL_SHA256 = "d85c9f9947f0fd7f5ef0cdc404fa7e33a12b0f44716545bf9168ff62557b9c97
 MAX_TOKENS = 192  # question and sentence together
 MAX_QUESTION_TOKENS = 48
 MAX_ANSWER_TOKENS = 24
-# The probability a shown phrase is right is sigmoid(SCALE * margin + CONF_WEIGHT *
-# confidence + BIAS): margin is the best span's score minus the no-answer score, confidence
-# the answer's (that its sentences hold the answer). A phrase is shown at SHOW_AT or above.
-# Fitted on the tuning samples by benchmarks/reader_qa.py --fit: the shown phrases right
-# (F1 >= 0.5) 86% of the time, SQuAD's and NQ's tuning shares averaged (92.5% / 80.3%).
-SCALE, CONF_WEIGHT, BIAS, SHOW_AT = 0.1363, 4.6013, -3.5534, 0.79
+# The probability that a shown phrase is right is a logistic model of the evidence
+# ``phrase_evidence`` gathers (in PHRASE_EVIDENCE's order, then the bias); a phrase is shown
+# at SHOW_AT or above. Fitted on the tuning samples by benchmarks/reader_qa.py --fit: the
+# lowest threshold at which the shown phrases are right (F1 >= 0.5) 88% of the time, SQuAD's
+# and NQ's tuning shares averaged.
+PHRASE_EVIDENCE = ("margin", "confidence", "echo", "length", "several", "lead")
+PHRASE_WEIGHTS = (0.1303, 2.4868, -0.5996, -0.6188, -1.6021, 0.1092, -0.4175)
+SHOW_AT = 0.81
+LEAD_CAP = 10.0
 # A question that asks for an explanation has no short answer to mark.
 _EXPLAIN = re.compile(
     r"^\s*(why\b|how\s+(do|does|did|can|could|should|would|will|is|are|was|were)\b|"
@@ -127,11 +131,28 @@ def padded(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
-def probability(margin: float, confidence: float,
-                params: Sequence[float] = (SCALE, CONF_WEIGHT, BIAS)) -> float:
-    """The fitted probability that a phrase with this ``margin``, in an answer of this
-    ``confidence``, is the answer."""
-    z = params[0] * margin + params[1] * confidence + params[2]
+def phrase_evidence(question: str, phrase: str, margin: float, confidence: float,
+                    runner_up: float | None) -> tuple[float, ...]:
+    """What says a phrase is the answer, in PHRASE_EVIDENCE's order: the reader's
+    ``margin`` over "no short answer"; the answer's ``confidence``; the share of the
+    phrase's content words the question already says (a phrase that echoes the question
+    seldom answers it); its length in words (log); whether another quoted sentence holds
+    a phrase too (the answer is less sure where it is); and the margin's lead over that
+    ``runner_up`` (capped at LEAD_CAP; 0 when there is none)."""
+    from assistant.words import content_words, stem
+
+    asked = {stem(w) for w in content_words(question)}
+    said = [stem(w) for w in content_words(phrase)]
+    echo = sum(w in asked for w in said) / len(said) if said else 1.0
+    lead = 0.0 if runner_up is None else min(margin - runner_up, LEAD_CAP)
+    return (margin, confidence, echo, math.log1p(len(phrase.split())),
+            float(runner_up is not None), lead)
+
+
+def probability(evidence: Sequence[float], weights: Sequence[float] = PHRASE_WEIGHTS) -> float:
+    """The fitted probability that a phrase with this ``evidence`` (``phrase_evidence``)
+    is the answer; ``weights`` ends with the bias."""
+    z = sum(w * x for w, x in zip(weights, evidence, strict=False)) + weights[-1]
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
@@ -177,21 +198,18 @@ class Reader:
         if not sentences or asks_explanation(question):
             return None
         found = self.spans(question, [s[3] for s in sentences])
-        best: tuple[float, ShortAnswer] | None = None
-        for (source, start, _end, text), hit in zip(sentences, found, strict=True):
-            if hit is None:
-                continue
-            a, b, margin = hit
-            phrase = text[a:b]
-            if not phrase.strip():
-                continue
-            cand = ShortAnswer(phrase, source, start + a, start + b,
-                               probability(margin, confidence))
-            if best is None or margin > best[0]:
-                best = (margin, cand)
-        if best is None or best[1].score < SHOW_AT:
+        hits = sorted(((hit[2], hit, s) for s, hit in zip(sentences, found, strict=True)
+                       if hit is not None and s[3][hit[0]:hit[1]].strip()),
+                      key=lambda h: -h[0])
+        if not hits:
             return None
-        return best[1]
+        margin, (a, b, _), (source, start, _end, text) = hits[0]
+        phrase = text[a:b]
+        runner_up = hits[1][0] if len(hits) > 1 else None
+        score = probability(phrase_evidence(question, phrase, margin, confidence, runner_up))
+        if score < SHOW_AT:
+            return None
+        return ShortAnswer(phrase, source, start + a, start + b, score)
 
 
 def load_reader() -> Reader:

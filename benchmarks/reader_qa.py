@@ -6,11 +6,11 @@ answer quotes (``Drafted.quoted``) and its best phrase per sentence is kept with
 over "no short answer". Those rows are cached per sample, so fitting and reporting rerun in
 seconds.
 
-``--fit`` fits the shown-phrase probability (``SCALE``, ``CONF_WEIGHT``, ``BIAS``: a
-logistic model of the margin and the answer's confidence, right meaning F1 >= 0.5 against
-the gold) and the threshold ``SHOW_AT`` on the tuning samples only (SQuAD seed 2024 x
-1,000, the answerer's; NQ tune 600): the lowest probability at which the shown phrases are
-right at least ``--precision`` of the time, the two samples' shares averaged. Without ``--fit``, the
+``--fit`` fits the shown-phrase probability (``PHRASE_WEIGHTS``: a logistic model of the
+evidence ``assistant.reader.phrase_evidence`` gathers, right meaning F1 >= 0.5 against the
+gold) and the threshold ``SHOW_AT`` on the tuning samples only (SQuAD seed 2024 x 1,000, the
+answerer's; NQ tune 600): the lowest probability at which the shown phrases are right at
+least ``--precision`` of the time, the two samples' shares averaged. Without ``--fit``, the
 values in ``assistant/reader.py`` grade the sample. SQuAD's official normalisation; a
 question with no phrase shown scores 0.
 
@@ -130,43 +130,60 @@ def load_rows(args: argparse.Namespace, reader: rd.Reader) -> dict[str, list[dic
 # ---------------------------------------------------------------------------- fit
 
 
+def _phrases(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row's phrases the product could show, best margin first; none when the answer
+    abstained or the question asks for an explanation."""
+    if row["abstained"] or rd.asks_explanation(row["question"]):
+        return []
+    return [c for c in row["cands"] if c["text"].strip()]
+
+
+def evidence(row: dict[str, Any]) -> tuple[float, ...] | None:
+    """``rd.phrase_evidence`` of the row's best phrase, or None when it has none."""
+    cands = _phrases(row)
+    if not cands:
+        return None
+    return rd.phrase_evidence(row["question"], cands[0]["text"], cands[0]["margin"],
+                              row["confidence"],
+                              cands[1]["margin"] if len(cands) > 1 else None)
+
+
 def shown(row: dict[str, Any], params: Sequence[float]) -> tuple[dict[str, Any], float] | None:
     """The phrase the product would show for ``row`` and its probability, or None
-    (``params``: SCALE, CONF_WEIGHT, BIAS, SHOW_AT)."""
-    if row["abstained"] or not row["cands"] or rd.asks_explanation(row["question"]):
+    (``params``: PHRASE_WEIGHTS then SHOW_AT)."""
+    ev = evidence(row)
+    if ev is None:
         return None
-    best = row["cands"][0]
-    p = rd.probability(best["margin"], row["confidence"], params[:3])
-    return (best, p) if p >= params[3] else None
+    p = rd.probability(ev, params[:-1])
+    return (_phrases(row)[0], p) if p >= params[-1] else None
 
 
 def _evidence(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row that could show a phrase: its best phrase's margin and the answer's
-    confidence, and whether the phrase is right (F1 >= 0.5)."""
+    """Per row that could show a phrase: its evidence, and whether the phrase is right
+    (F1 >= 0.5)."""
     xs, ys = [], []
     for r in rows:
-        if r["abstained"] or not r["cands"] or rd.asks_explanation(r["question"]):
-            continue
-        xs.append((r["cands"][0]["margin"], r["confidence"]))
-        ys.append(float(span_grade(r["cands"][0]["text"], r["answers"])[1] >= 0.5))
-    return np.array(xs).reshape(-1, 2), np.array(ys)
+        if (ev := evidence(r)) is not None:
+            xs.append(ev)
+            ys.append(float(span_grade(_phrases(r)[0]["text"], r["answers"])[1] >= 0.5))
+    return np.array(xs).reshape(-1, len(rd.PHRASE_EVIDENCE)), np.array(ys)
 
 
 def fit(sets: dict[str, list[dict]], precision: float) -> tuple[float, ...]:
-    """SCALE, CONF_WEIGHT and BIAS of a logistic model (right = F1 >= 0.5) over the
-    tuning rows that could show a phrase, then the lowest SHOW_AT at which the shown
-    phrases are right at least ``precision`` of the time, the tuning samples' shares
-    averaged (each sample counts the same, whatever its size; one sample alone is too
-    small for a stable threshold)."""
+    """PHRASE_WEIGHTS of a logistic model (right = F1 >= 0.5) over the tuning rows that
+    could show a phrase, then the lowest SHOW_AT at which the shown phrases are right at
+    least ``precision`` of the time, the tuning samples' shares averaged (each sample
+    counts the same, whatever its size; one sample alone is too small for a stable
+    threshold)."""
     parts = {name: _evidence(rows) for name, rows in sets.items()}
     x = np.concatenate([p[0] for p in parts.values()])
     y = np.concatenate([p[1] for p in parts.values()])
     design = np.hstack([x, np.ones((len(x), 1))])
-    w = np.zeros(3)
+    w = np.zeros(design.shape[1])
     for _ in range(50):  # Newton steps, a little L2 for stability
         p = 1 / (1 + np.exp(-design @ w))
         grad = design.T @ (p - y) + 1e-3 * w
-        hess = design.T @ (design * (p * (1 - p))[:, None]) + 1e-3 * np.eye(3)
+        hess = design.T @ (design * (p * (1 - p))[:, None]) + 1e-3 * np.eye(len(w))
         w -= np.linalg.solve(hess, grad)
 
     def holds(at: float) -> bool:
@@ -254,8 +271,9 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=rd.MODEL_DIR / rd.MODEL_NAME)
     ap.add_argument("--workdir", type=Path, default=HERE / "scratch")
     ap.add_argument("--fresh", action="store_true", help="re-answer instead of the cached rows")
-    ap.add_argument("--fit", action="store_true", help="fit SCALE, BIAS, SHOW_AT (tune only)")
-    ap.add_argument("--precision", type=float, default=0.86)
+    ap.add_argument("--fit", action="store_true",
+                    help="fit PHRASE_WEIGHTS and SHOW_AT (tune only)")
+    ap.add_argument("--precision", type=float, default=0.88)
     ap.add_argument("--fit-rerank", action="store_true",
                     help="fit READER_WEIGHT, the re-weighing of sentences (tune only)")
     ap.add_argument("--out", type=Path)
@@ -265,11 +283,11 @@ def main() -> None:
                          "--sample tune")
     reader = rd.Reader(args.model, default_model_files()[1])
     sets = load_rows(args, reader)
-    params = (fit(sets, args.precision) if args.fit
-              else (rd.SCALE, rd.CONF_WEIGHT, rd.BIAS, rd.SHOW_AT))
-    print(f"SCALE, CONF_WEIGHT, BIAS, SHOW_AT = {params}" + ("  (fitted here)" if args.fit
-                                                             else ""))
-    results: dict[str, Any] = {"sample": args.sample, "scale_conf_bias_show_at": params}
+    params = (fit(sets, args.precision) if args.fit else (*rd.PHRASE_WEIGHTS, rd.SHOW_AT))
+    print(f"PHRASE_WEIGHTS ({', '.join(rd.PHRASE_EVIDENCE)}, bias) = {params[:-1]}, "
+          f"SHOW_AT = {params[-1]}" + ("  (fitted here)" if args.fit else ""))
+    results: dict[str, Any] = {"sample": args.sample, "phrase_evidence": rd.PHRASE_EVIDENCE,
+                               "phrase_weights": params[:-1], "show_at": params[-1]}
     if args.fit_rerank:
         results["reader_weight"] = fit_rerank(sets)
         print(f"READER_WEIGHT = {results['reader_weight']}  (fitted here)")

@@ -52,6 +52,22 @@ def test_best_span_keeps_to_whole_words_of_the_sentence_and_a_length_limit() -> 
     assert one.first == one.last and one.first != hua
 
 
+def test_a_phrase_is_less_sure_when_it_echoes_the_question_or_has_a_rival() -> None:
+    q = "Which company will supply 5G technology to Russia?"
+
+    def p(phrase: str, runner_up: float | None = None, margin: float = 8.0) -> float:
+        return reader.probability(reader.phrase_evidence(q, phrase, margin, 0.8, runner_up))
+
+    evidence = reader.phrase_evidence(q, "Huawei", 8.0, 0.8, None)
+    assert len(evidence) == len(reader.PHRASE_EVIDENCE) == len(reader.PHRASE_WEIGHTS) - 1
+    assert reader.phrase_evidence(q, "5G technology", 8.0, 0.8, None)[2] == 1.0  # all echo
+    assert p("5G technology") < p("Huawei")  # says back what was asked
+    assert p("Huawei", runner_up=7.5) < p("Huawei")  # another sentence has a phrase too
+    assert p("Huawei", runner_up=1.0) > p("Huawei", runner_up=7.5)  # ... far behind it
+    assert p("Huawei", margin=2.0) < p("Huawei")
+    assert p("the Chinese telecommunications company Huawei") < p("Huawei")
+
+
 def test_model_is_package_data_with_card_licence_and_notice() -> None:
     assert_shipped(reader, "train_reader.py")
 
