@@ -17,8 +17,9 @@ from conftest import PROJECT_ROOT, SEEDS, subprocess_env
 from index.load import file_sha256
 
 
-def smoke_train(script: str, tmp_path: Path) -> Any:
-    """Run ``benchmarks/<script> --smoke`` on a tiny training folder into ``tmp_path/out``
+def smoke_train(script: str, tmp_path: Path, *extra: str) -> Any:
+    """Run ``benchmarks/<script> --smoke`` (and ``extra`` options) on a tiny training
+    folder into ``tmp_path/out``
     (asserting it succeeds); returns a function that runs it again with the same folders
     (to check it resumes), giving the finished process."""
     data = tmp_path / "train"
@@ -26,7 +27,7 @@ def smoke_train(script: str, tmp_path: Path) -> Any:
     tiny_training_folder(data)
     cmd = [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" / script),
            "--train", str(data), "--smoke", "--workdir", str(tmp_path / "work"),
-           "--out", str(tmp_path / "out")]
+           "--out", str(tmp_path / "out"), *extra]
 
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
