@@ -140,10 +140,12 @@ class ExtractiveAnswerer:
             Passage(c.source, c.start, c.end, c.text, c.score, c.chunk_id) for c in cands[:k]
         ]
         view, q_weights, scored = self.rank(question, retrieval, context)
-        if self.reader is not None and self.reader_weight and scored:
+        each_document = asks_each_document(question)
+        # The reader looks for one phrase answering the question whole; what the
+        # documents say about something is answered by several, so the ranking orders them.
+        if self.reader is not None and self.reader_weight and scored and not each_document:
             scored = self.reread(question, scored)
         best = scored[0] if scored else None
-        each_document = asks_each_document(question)
         chosen = self._choose(scored, q_weights, cands, each_document) if scored else []
         if chosen and view.kind in ("number", "date") and not any(
             view.holds_kind(x.text) for x in chosen
@@ -278,14 +280,25 @@ class ExtractiveAnswerer:
         document, joins only when the model cannot tell it from the best.
 
         With ``each_document`` (the question asks what the documents, plural, say),
-        each other document's best sentence that holds question content joins.
+        each other document's best sentence that holds question content joins, ahead of
+        further sentences of the first document, and each document's sentences stay
+        together.
         """
         best = scored[0]
         chosen = [best]
         covered = matched(best.stems, q_weights)
         docs = {cands[best.cand_index].source}
         total = sum(q_weights.values()) or 1.0
-        for s in scored[1:]:
+        rest = scored[1:]
+        if each_document:  # each other document's best say first, before more of this one
+            firsts: dict[str, _Sentence] = {}
+            for s in rest:
+                source = cands[s.cand_index].source
+                if source not in docs and source not in firsts and matched(s.stems, q_weights):
+                    firsts[source] = s
+            picked = {id(s) for s in firsts.values()}
+            rest = [*firsts.values(), *(s for s in rest if id(s) not in picked)]
+        for s in rest:
             if len(chosen) >= MAX_SENTENCES:
                 break
             # Another document's account, or any part of an answer to what the
@@ -307,6 +320,9 @@ class ExtractiveAnswerer:
                 chosen.append(s)
                 covered |= found
                 docs.add(cands[s.cand_index].source)
+        if each_document:  # each document's account together, in the order they came
+            first_seen = list(dict.fromkeys(cands[s.cand_index].source for s in chosen))
+            chosen.sort(key=lambda s: first_seen.index(cands[s.cand_index].source))
         return chosen
 
     def _typed_neighbour(

@@ -96,6 +96,17 @@ def test_a_further_sentence_must_add_to_the_answer(service: Assistant) -> None:
     assert "Tele2" not in a.text
 
 
+def test_what_the_articles_say_is_ordered_by_the_ranking_not_the_phrase_reader(
+        service: Assistant) -> None:
+    """The reader looks for one phrase answering the question whole; led by it, this
+    answer began with a sentence naming neither word and was refused."""
+    a = service.ask("What do the articles say about semiconductors and microchips?")
+    assert not a.abstained, a.text
+    first = sentences_of(a)[0][0].lower()
+    assert "semiconductor" in first or "microchip" in first, a.text
+    assert len({c.source for c in a.citations}) >= 2, a.text
+
+
 def test_a_question_about_what_the_articles_say_quotes_each(service: Assistant) -> None:
     a = service.ask("How do the articles describe the effect of Western sanctions?")
     check_contract(service, a)
