@@ -106,7 +106,8 @@ def _loss(model: Any, batch: list[dict], bf16: bool = False) -> Any:
 
     t = _tensors(batch)
     # bf16: the matrix products in bfloat16 (CPU autocast; the weights, the optimiser and
-    # the loss stay fp32). About 1.5x faster on a CPU with AVX512-BF16.
+    # the loss stay fp32). 1.85x faster on this machine's AVX512-BF16 cores
+    # (benchmarks/train_speed.py).
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
     logits = logits.float().masked_fill(~t["allowed"].unsqueeze(-1), -1e4)
