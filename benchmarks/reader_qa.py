@@ -138,24 +138,23 @@ def _phrases(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in row["cands"] if c["text"].strip()]
 
 
-def evidence(row: dict[str, Any]) -> tuple[float, ...] | None:
-    """``rd.phrase_evidence`` of the row's best phrase, or None when it has none."""
+def best_phrase(row: dict[str, Any]) -> tuple[dict[str, Any], tuple[float, ...]] | None:
+    """The row's best phrase with its ``rd.phrase_evidence``, or None when it has none."""
     cands = _phrases(row)
     if not cands:
         return None
-    return rd.phrase_evidence(row["question"], cands[0]["text"], cands[0]["margin"],
-                              row["confidence"],
-                              cands[1]["margin"] if len(cands) > 1 else None)
+    return cands[0], rd.phrase_evidence(row["question"], cands[0]["text"], cands[0]["margin"],
+                                        row["confidence"],
+                                        cands[1]["margin"] if len(cands) > 1 else None)
 
 
 def shown(row: dict[str, Any], params: Sequence[float]) -> tuple[dict[str, Any], float] | None:
     """The phrase the product would show for ``row`` and its probability, or None
     (``params``: PHRASE_WEIGHTS then SHOW_AT)."""
-    ev = evidence(row)
-    if ev is None:
+    if (found := best_phrase(row)) is None:
         return None
-    p = rd.probability(ev, params[:-1])
-    return (_phrases(row)[0], p) if p >= params[-1] else None
+    p = rd.probability(found[1], params[:-1])
+    return (found[0], p) if p >= params[-1] else None
 
 
 def _evidence(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -163,9 +162,9 @@ def _evidence(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     (F1 >= 0.5)."""
     xs, ys = [], []
     for r in rows:
-        if (ev := evidence(r)) is not None:
-            xs.append(ev)
-            ys.append(float(span_grade(_phrases(r)[0]["text"], r["answers"])[1] >= 0.5))
+        if (found := best_phrase(r)) is not None:
+            xs.append(found[1])
+            ys.append(float(span_grade(found[0]["text"], r["answers"])[1] >= 0.5))
     return np.array(xs).reshape(-1, len(rd.PHRASE_EVIDENCE)), np.array(ys)
 
 
