@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from assistant.models import ShortAnswer
+
+T = TypeVar("T")
 
 MODEL_NAME = "model.onnx"
 CARD_NAME = "MODEL_CARD.md"
@@ -149,6 +151,18 @@ def phrase_evidence(question: str, phrase: str, margin: float, confidence: float
             float(runner_up is not None), lead)
 
 
+def leading_phrase(hits: Iterable[tuple[float, str, T]]) -> tuple[tuple[float, str, T],
+                                                                  float | None] | None:
+    """Of ``(margin, phrase, anything)`` readings, the one with the highest margin whose
+    phrase is not blank, and the next such one's margin (None when there is no other);
+    None when no phrase is left. What ``phrase_evidence`` is given, in the product and in
+    the benchmark that fits it."""
+    ranked = sorted((h for h in hits if h[1].strip()), key=lambda h: -h[0])
+    if not ranked:
+        return None
+    return ranked[0], (ranked[1][0] if len(ranked) > 1 else None)
+
+
 def probability(evidence: Sequence[float], weights: Sequence[float] = PHRASE_WEIGHTS) -> float:
     """The fitted probability that a phrase with this ``evidence`` (``phrase_evidence``)
     is the answer; ``weights`` ends with the bias."""
@@ -198,14 +212,11 @@ class Reader:
         if not sentences or asks_explanation(question):
             return None
         found = self.spans(question, [s[3] for s in sentences])
-        hits = sorted(((hit[2], hit, s) for s, hit in zip(sentences, found, strict=True)
-                       if hit is not None and s[3][hit[0]:hit[1]].strip()),
-                      key=lambda h: -h[0])
-        if not hits:
+        lead = leading_phrase((hit[2], s[3][hit[0]:hit[1]], (s, hit[0], hit[1]))
+                              for s, hit in zip(sentences, found, strict=True) if hit is not None)
+        if lead is None:
             return None
-        margin, (a, b, _), (source, start, _end, text) = hits[0]
-        phrase = text[a:b]
-        runner_up = hits[1][0] if len(hits) > 1 else None
+        (margin, phrase, ((source, start, _end, _text), a, b)), runner_up = lead
         score = probability(phrase_evidence(question, phrase, margin, confidence, runner_up))
         if score < SHOW_AT:
             return None

@@ -130,22 +130,17 @@ def load_rows(args: argparse.Namespace, reader: rd.Reader) -> dict[str, list[dic
 # ---------------------------------------------------------------------------- fit
 
 
-def _phrases(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The row's phrases the product could show, best margin first; none when the answer
-    abstained or the question asks for an explanation."""
-    if row["abstained"] or rd.asks_explanation(row["question"]):
-        return []
-    return [c for c in row["cands"] if c["text"].strip()]
-
-
 def best_phrase(row: dict[str, Any]) -> tuple[dict[str, Any], tuple[float, ...]] | None:
-    """The row's best phrase with its ``rd.phrase_evidence``, or None when it has none."""
-    cands = _phrases(row)
-    if not cands:
+    """The row's best phrase (as ``rd.Reader.read`` chooses it) with its
+    ``rd.phrase_evidence``, or None: the answer abstained, the question asks for an
+    explanation, or no sentence holds a phrase."""
+    if row["abstained"] or rd.asks_explanation(row["question"]):
         return None
-    return cands[0], rd.phrase_evidence(row["question"], cands[0]["text"], cands[0]["margin"],
-                                        row["confidence"],
-                                        cands[1]["margin"] if len(cands) > 1 else None)
+    lead = rd.leading_phrase((c["margin"], c["text"], c) for c in row["cands"])
+    if lead is None:
+        return None
+    (margin, text, cand), runner_up = lead
+    return cand, rd.phrase_evidence(row["question"], text, margin, row["confidence"], runner_up)
 
 
 def shown(row: dict[str, Any], params: Sequence[float]) -> tuple[dict[str, Any], float] | None:
