@@ -73,10 +73,12 @@ def content_words(text: str) -> list[str]:
 def asks_each_document(question: str) -> bool:
     """Whether the question asks what the documents, plural, say ("how do the
     articles describe ...", "which articles discuss ..."): then each one that speaks to
-    it is quoted."""
+    it is quoted. "The articles of ..." names something ("the Articles of Confederation",
+    "articles of association") and does not count."""
     words = [m.lower() for m in _WORD.findall(question)]
     return any(w in _FRAMING_NOUNS and w.endswith("s") and i
                and (words[i - 1] in _DETERMINERS or words[i - 1] == "which")
+               and words[i + 1: i + 2] != ["of"]
                for i, w in enumerate(words))
 
 

@@ -49,6 +49,8 @@ def test_words_that_point_at_the_documents_are_not_question_content() -> None:
     ("What do these documents say about 5G?", True),
     ("What does the article say about 5G?", False),
     ("Which company supplies 5G?", False),
+    ("Who wrote the Articles of Confederation?", False),
+    ("Which articles of the treaty were changed?", False),
 ])
 def test_a_question_about_the_documents_plural_asks_for_each(question: str, each: bool) -> None:
     assert asks_each_document(question) is each
