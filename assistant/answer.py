@@ -162,9 +162,9 @@ class ExtractiveAnswerer:
             sentence_score=best.score if best else -10.0,
             missing_names=ranking.missing_names(question, [c.text for c in cands[:k]]),
             # The reader marks phrases: the margin says nothing of the answer to a why/how
-            # question, nor to one about what the documents say.
+            # question (one about what the documents say is not reread: no margin).
             reader_margin=(best.reading if best and best.reading is not None
-                           and not asks_explanation(question) and not each_document else 0.0),
+                           and not asks_explanation(question) else 0.0),
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
@@ -288,7 +288,7 @@ class ExtractiveAnswerer:
         chosen = [best]
         covered = matched(best.stems, q_weights)
         docs = {cands[best.cand_index].source}
-        total = sum(q_weights.values()) or 1.0
+        total = math.fsum(q_weights.values()) or 1.0  # exact: set order varies
         rest = scored[1:]
         if each_document:  # each other document's best say first, before more of this one
             firsts: dict[str, _Sentence] = {}
@@ -301,15 +301,13 @@ class ExtractiveAnswerer:
         for s in rest:
             if len(chosen) >= MAX_SENTENCES:
                 break
-            # Another document's account, or any part of an answer to what the
-            # documents say, may be one the reader reads poorly (it looks for a phrase
-            # answering the question whole): the ranking's odds count too.
+            # Another document's account may be one the reader reads poorly (it looks
+            # for a phrase answering the question whole): the ranking's odds count too.
+            # (A question about what the documents say is not reread: order == score.)
             ranked = math.exp(s.score - best.score)
             odds = math.exp(s.order - best.order)
-            if each_document:
-                odds = max(odds, ranked)
             found = matched(s.stems, q_weights)
-            gain = sum(q_weights[w] for w in found - covered) / total
+            gain = math.fsum(q_weights[w] for w in found - covered) / total
             new_doc = cands[s.cand_index].source not in docs
             if (
                 ((gain >= MIN_GAIN or any(_next_to(c, s, cands) for c in chosen))

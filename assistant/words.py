@@ -153,10 +153,13 @@ def matched(stems: set[str], weights: dict[str, float]) -> set[str]:
 
 
 def coverage(stems: set[str], weights: dict[str, float]) -> float:
-    total = sum(weights.values())
+    """The share of the question's weight (``weights``) that ``stems`` covers. Summed
+    exactly (``math.fsum``): the stems come in set order, which changes from one process
+    to the next, and a plain sum's last bit with it -- enough to turn a threshold."""
+    total = math.fsum(weights.values())
     if total <= 0:
         return 0.0
-    return sum(weights[s] for s in matched(stems, weights)) / total
+    return math.fsum(weights[s] for s in matched(stems, weights)) / total
 
 
 def stems_of(text: str) -> set[str]:

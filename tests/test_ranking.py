@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.ranking import expected_type, has_type, missing_names
-from assistant.words import asks_each_document, question_words
+from assistant.words import asks_each_document, coverage, question_words
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -63,3 +63,14 @@ def test_names_the_retrieved_passages_never_hold_are_counted() -> None:
                          passages) == pytest.approx(1 / 3)
     assert missing_names("What happened in 2021 to Megafon?", passages) == pytest.approx(1 / 2)
     assert missing_names("what happened to the venture", passages) == 0  # no names asked
+
+
+def test_coverage_does_not_depend_on_the_order_the_words_come_in() -> None:
+    # The question's weights are built from sets, whose order changes between processes;
+    # the same question must give the same answer in every run.
+    forward = {"suppli": 0.1, "network": 0.2, "russia": 0.3}
+    backward = dict(reversed(forward.items()))
+    assert sum(forward.values()) != sum(backward.values())  # what a plain sum does
+    stems = {"suppli", "russia", "huawei"}
+    assert coverage(stems, forward) == coverage(stems, backward)
+    assert coverage({"suppli", "network", "russia"}, backward) == 1.0
