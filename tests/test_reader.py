@@ -149,11 +149,12 @@ def test_altered_model_is_refused_with_exit_6(
 
 
 def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
-    rerun = smoke_train("train_reader.py", tmp_path, "--bf16")  # the shipped model's way
+    # the shipped model's way: bf16 matrix products, two passes
+    rerun = smoke_train("train_reader.py", tmp_path, "--bf16", "--epochs", "2")
     out = tmp_path / "out"
     model = out / reader.MODEL_NAME
     card = (out / reader.CARD_NAME).read_text()
-    assert file_sha256(model) in card and '"bf16": true' in card
+    assert file_sha256(model) in card and '"bf16": true' in card and '"epochs": 2' in card
     smoke = reader.Reader(model, default_model_files()[1])
     hits = smoke.spans("What about the network?", ["The new network opens in May.", "No."])
     assert len(hits) == 2 and all(h is None or 0 <= h[0] < h[1] for h in hits)
