@@ -55,6 +55,7 @@ from training_common import (  # noqa: E402
     add_common_args,
     data_table,
     linear_schedule,
+    run_plan,
     settle,
 )
 
@@ -190,7 +191,7 @@ def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[st
     model = MiniLM().load_base()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sched = linear_schedule(opt, steps)
-    ckpt = Checkpoint(work / "checkpoint.pt")
+    ckpt = Checkpoint(work / "checkpoint.pt", run_plan(args, steps))
     log: dict[str, Any] = {"steps": steps, "batch": args.batch, "history": []}
     step, spent = 0, 0.0
     if (state := ckpt.resume(model, opt, sched)) is not None:

@@ -51,6 +51,7 @@ from training_common import (  # noqa: E402
     add_common_args,
     data_table,
     linear_schedule,
+    run_plan,
     settle,
 )
 
@@ -206,7 +207,7 @@ def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[st
     model.encoder.load_base()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sched = linear_schedule(opt, steps)
-    ckpt = Checkpoint(work / "checkpoint.pt")
+    ckpt = Checkpoint(work / "checkpoint.pt", run_plan(args, steps))
     log: dict[str, Any] = {"steps": steps, "pass_steps": len(batches) // args.epochs,
                            "epochs": args.epochs, "batch": args.batch,
                            "history": []}

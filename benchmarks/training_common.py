@@ -54,12 +54,21 @@ def linear_schedule(opt: Any, steps: int) -> Any:
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
 
 
+def run_plan(args: argparse.Namespace, steps: int) -> dict[str, Any]:
+    """The options a checkpoint's schedule and optimiser state depend on."""
+    return {"steps": steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+            "nq_repeat": args.nq_repeat, "squad_n": args.squad_n,
+            "epochs": getattr(args, "epochs", 1)}
+
+
 class Checkpoint:
     """Model, optimiser and schedule state with the step, seconds and log, written
-    atomically (a run stopped mid-write keeps the previous checkpoint)."""
+    atomically (a run stopped mid-write keeps the previous checkpoint). ``plan`` (from
+    ``run_plan``) is kept with it: a run with other options does not resume it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, plan: dict[str, Any]) -> None:
         self.path = path
+        self.plan = plan
 
     def resume(self, model: Any, opt: Any, sched: Any) -> tuple[int, float, dict] | None:
         import torch
@@ -67,6 +76,13 @@ class Checkpoint:
         if not self.path.exists():
             return None
         state = torch.load(self.path, weights_only=False)
+        made = state.get("plan", self.plan)
+        if made != self.plan:
+            differ = ", ".join(f"{k} {made.get(k)} (now {v})" for k, v in self.plan.items()
+                               if made.get(k) != v)
+            raise SystemExit(f"{self.path} was made by a run with other options: {differ}. "
+                             "Run with those options to resume it, or delete it (or pass "
+                             "another --workdir) to start again.")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -79,7 +95,7 @@ class Checkpoint:
         tmp = self.path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "step": step, "seconds": seconds,
-                    "log": log}, tmp)
+                    "log": log, "plan": self.plan}, tmp)
         tmp.replace(self.path)
 
 

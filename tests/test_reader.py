@@ -160,6 +160,10 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     assert len(hits) == 2 and all(h is None or 0 <= h[0] < h[1] for h in hits)
     again = rerun()
     assert again.returncode == 0 and "resumed at step 4/4" in again.stdout
+    # a checkpoint made with other options is not resumed (its schedule would be wrong)
+    other = rerun("--lr", "1e-3")
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    assert "checkpoint.pt was made by a run with other options: lr" in other.stderr
 
 
 def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> None:

@@ -21,7 +21,7 @@ def smoke_train(script: str, tmp_path: Path, *extra: str) -> Any:
     """Run ``benchmarks/<script> --smoke`` (and ``extra`` options) on a tiny training
     folder into ``tmp_path/out``
     (asserting it succeeds); returns a function that runs it again with the same folders
-    (to check it resumes), giving the finished process."""
+    (to check it resumes; with more options if given), giving the finished process."""
     data = tmp_path / "train"
     data.mkdir()
     tiny_training_folder(data)
@@ -29,9 +29,9 @@ def smoke_train(script: str, tmp_path: Path, *extra: str) -> Any:
            "--train", str(data), "--smoke", "--workdir", str(tmp_path / "work"),
            "--out", str(tmp_path / "out"), *extra]
 
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path)
+    def run(*more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cmd, *more], env=subprocess_env(), capture_output=True,
+                              text=True, timeout=600, cwd=tmp_path)
 
     first = run()
     assert first.returncode == 0, first.stderr[-3000:]
