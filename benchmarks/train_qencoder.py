@@ -6,7 +6,8 @@ stores (in-context means of the bundled int8 model's token vectors, packed to in
 ``index.sentvec``), so no index changes and the tuned model costs nothing more at
 query time than the model it replaces.
 
-Stages, each cached in ``--workdir`` so a stopped run resumes where it was:
+Stages, each cached in ``--workdir`` so a stopped run resumes where it was (run with the
+same options: a checkpoint made with others is refused):
 
 1. **prep** (no torch): the training questions (SQuAD v1.1 train, whole articles
    drawn at random until ``--squad-n`` questions; every Natural Questions train

@@ -4,7 +4,8 @@ Input: ``[CLS] question [SEP] sentence [SEP]``, the sentence split out of its do
 exactly as the answerer splits it (``index.chunk.sentences``). Output: two scores per
 token, start and end of the answer phrase; ``[CLS]`` holds "no short answer here".
 
-Stages, each cached in ``--workdir`` so a stopped run resumes where it was:
+Stages, each cached in ``--workdir`` so a stopped run resumes where it was (run with the
+same options: a checkpoint made with others is refused):
 
 1. **prep** (no torch): SQuAD v1.1 train (whole articles drawn at random until
    ``--squad-n`` questions) and every Natural Questions train question of QED. Each
