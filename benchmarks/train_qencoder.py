@@ -56,6 +56,7 @@ from training_common import (  # noqa: E402
     add_common_args,
     data_table,
     linear_schedule,
+    pass_order,
     run_plan,
     settle,
 )
@@ -181,8 +182,7 @@ def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[st
     # NQ (real search queries, the harder kind) is seen --nq-repeat times per epoch.
     schedule: list[int] = []
     for epoch in range(args.epochs):
-        order = [i for i, r in enumerate(train_rows)
-                 for _ in range(args.nq_repeat if r["set"] == "nq" else 1)]
+        order = pass_order(train_rows, args.nq_repeat)
         random.Random(args.seed + 100 + epoch).shuffle(order)
         schedule += order
     steps = len(schedule) // args.batch

@@ -52,6 +52,7 @@ from training_common import (  # noqa: E402
     add_common_args,
     data_table,
     linear_schedule,
+    pass_order,
     run_plan,
     settle,
 )
@@ -181,10 +182,10 @@ def _schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int,
     the rows is shuffled afresh (pass k by seed + k, so the first pass does not depend on
     how many follow)."""
     batches = []
+    one_pass = pass_order(rows, nq_repeat)
     for k in range(epochs):
         rng = random.Random(seed + k)
-        order = [i for i, r in enumerate(rows)
-                 for _ in range(nq_repeat if r["set"] == "nq" else 1)]
+        order = list(one_pass)
         rng.shuffle(order)
         passed = []
         for lo in range(0, len(order), batch * 50):

@@ -54,11 +54,17 @@ def linear_schedule(opt: Any, steps: int) -> Any:
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
 
 
+def pass_order(rows: list[dict], nq_repeat: int) -> list[int]:
+    """One pass over ``rows`` as indices, unshuffled: each NQ row ``nq_repeat`` times (NQ
+    is the smaller set and the one most like real questions)."""
+    return [i for i, r in enumerate(rows) for _ in range(nq_repeat if r["set"] == "nq" else 1)]
+
+
 def run_plan(args: argparse.Namespace, steps: int) -> dict[str, Any]:
     """The options a checkpoint's schedule and optimiser state depend on."""
     return {"steps": steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
             "nq_repeat": args.nq_repeat, "squad_n": args.squad_n,
-            "epochs": getattr(args, "epochs", 1)}
+            "epochs": args.epochs}
 
 
 class Checkpoint:
