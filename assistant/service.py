@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.config import Config, make_embedder, max_file_bytes
-from assistant.errors import LlmUnavailable, StoreError, StoreLocked
-from assistant.models import Answer, IndexSummary, ShortAnswer
+from assistant.errors import StoreError, StoreLocked
+from assistant.models import Answer, IndexSummary
 
 if TYPE_CHECKING:
-    from assistant.answerer import Answerer, Drafted
+    from assistant.answerer import Answerer
+    from assistant.asking import Parts
     from assistant.llm import LlmSpec
     from assistant.reader import Reader
     from index.manifest import Manifest
@@ -314,117 +314,22 @@ class Assistant:
         back carries the earlier questions' content words (``Answer.searched`` either
         way). With ``fallback_on_failure`` a model that cannot be reached gives way to
         the extractive answer, which says why; otherwise its
-        :class:`~assistant.errors.LlmUnavailable` is raised.
+        :class:`~assistant.errors.LlmUnavailable` is raised. The steps are
+        :func:`assistant.asking.ask`'s, with the parts loaded now (:meth:`parts`).
         """
-        from assistant.answer import validate_question
+        from assistant.asking import ask
 
-        t0 = time.perf_counter()
-        q = validate_question(question)
-        earlier = [h for h in (_safe_history(x) for x in history[-2:]) if h]
-        k = k or self.config.k
-        answerer = self._answerer
-        timings: dict[str, float] = {}
-        context = " ".join(earlier)
-        plain = None  # what _standalone gave, computed at most once
-        try:
-            searched, ready = q, None
-            if earlier and hasattr(answerer, "condense"):
-                # The history still weighs in: a rewrite that lost the thread is helped
-                # back by it, a good one hardly moved.
-                searched = answerer.condense(q, earlier) or q  # type: ignore[union-attr]
-                timings["condense"] = (time.perf_counter() - t0) * 1000
-            if searched == q:
-                plain = self._standalone(q, earlier, k, context)
-                searched, ready = plain
-            if ready is not None and answerer is self._extractive:
-                drafted, t1 = ready  # the carried question was answered just now
-            else:
-                drafted, t1 = self._draft(answerer, searched, k, context, on_delta, cancel)
-        except LlmUnavailable as exc:
-            if not fallback_on_failure:
-                raise
-            searched, ready = plain or self._standalone(q, earlier, k, context)
-            drafted, t1 = ready or self._draft(self._extractive, searched, k, context, None,
-                                               None)
-            drafted = replace(drafted, generator=self.generator, fallback=True,
-                              note=f"{exc.message} Answered extractively.")
-        t_read = time.perf_counter()
-        short = self._short_answer(searched, drafted)
-        t2 = time.perf_counter()
-        if self._reader is not None:
-            timings["read"] = (t2 - t_read) * 1000
-        for name, ms in drafted.timings_ms.items():
-            timings[name] = (t1 - t0) * 1000 + ms  # from the moment the question came
-        return Answer(
-            question=q,
-            text=drafted.text,
-            abstained=drafted.abstained,
-            citations=tuple(drafted.citations),
-            passages=tuple(drafted.passages),
-            confidence=drafted.confidence,
-            generator=drafted.generator,
-            fallback=drafted.fallback,
-            checks=tuple(drafted.checks),
-            searched="" if searched == q else searched,
-            note=drafted.note,
-            short_answer=short,
-            timings_ms={
-                **timings,
-                "retrieve": (t1 - t0) * 1000,
-                "answer": (t2 - t1) * 1000,
-                "total": (t2 - t0) * 1000,
-            },
-        )
+        return ask(self.parts(), question, history, k or self.config.k, on_delta, cancel,
+                   fallback_on_failure)
 
-    def _short_answer(self, question: str, drafted: Drafted) -> ShortAnswer | None:
-        """The answer phrase in the sentences the extractive answer quotes. A written
-        answer gets it only when a sentence the check kept holds it: the phrase must be
-        what the shown answer says."""
-        if self._reader is None or drafted.abstained:
-            return None
-        found = self._reader.read(question, drafted.quoted, drafted.confidence)
-        if found is None or drafted.generator == "extractive" or drafted.fallback:
-            return found
-        phrase = " ".join(found.text.lower().split())
-        kept = [" ".join(c.text.lower().split()) for c in drafted.checks if c.supported]
-        return found if any(phrase in k for k in kept) else None
+    def parts(self) -> Parts:
+        """What a question is answered with at this moment."""
+        from assistant.asking import Parts
 
-    def _standalone(
-        self, question: str, earlier: Sequence[str], k: int, context: str
-    ) -> tuple[str, tuple[Drafted, float] | None]:
-        """What to search for a follow-up without a model's rewrite: the question with
-        the earlier questions' content carried, when the extractive answer found with it
-        speaks to the question itself (or is a refusal); else the question as asked.
-        With the carried question comes that extractive answer (and ``_draft``'s time),
-        so that it is not drafted twice; None when the question is searched as asked."""
-        from assistant.followup import speaks_to, standalone
-
-        carried = standalone(question, earlier) if self.carry_followups else question
-        if carried == question:
-            return question, None
-        drafted = self._draft(self._extractive, carried, k, context, None, None)
-        if drafted[0].abstained or speaks_to(question, drafted[0].text):
-            return carried, drafted
-        return question, None
-
-    def _draft(
-        self,
-        answerer: Answerer | None,
-        question: str,
-        k: int,
-        context: str,
-        on_delta: Callable[[str], None] | None,
-        cancel: threading.Event | None,
-    ) -> tuple[Drafted, float]:
-        """Retrieve for ``question`` and have ``answerer`` answer from that one snapshot;
-        and when retrieval ended (the answerer's time starts there)."""
-        with self._lexical.snapshot():  # type: ignore[union-attr]
-            retrieval = self._retriever.retrieve(question, k, context=context)  # type: ignore[union-attr]
-            t1 = time.perf_counter()
-            drafted = answerer.answer(  # type: ignore[union-attr]
-                question, retrieval, context=context, k=k, on_delta=on_delta, cancel=cancel
-            )
-        return drafted, t1
+        if self._retriever is None or self._extractive is None or self._answerer is None:
+            raise StoreError("The index is not loaded.", "Open the assistant first.")
+        return Parts(self._retriever, self._lexical, self._extractive,  # type: ignore[arg-type]
+                     self._answerer, self._reader, self.generator, self.carry_followups)
 
     def document_text(self, source: str) -> str:
         """The text of a corpus file exactly as citations index it."""
@@ -438,13 +343,6 @@ class Assistant:
             return read_text(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise StoreError(f"Cannot open '{source}' ({exc}).") from exc
-
-
-def _safe_history(text: str) -> str:
-    from assistant.answer import MAX_QUESTION_CHARS
-    from assistant.textsafe import clean_question
-
-    return clean_question(str(text))[:MAX_QUESTION_CHARS]
 
 
 def _forget_chroma_clients() -> None:

@@ -16,6 +16,7 @@ from conftest import PROJECT_ROOT, SEEDS, open_seeded, seeded_copy, subprocess_e
 from training_data import alter_shipped, assert_shipped, smoke_train
 
 from assistant import cli, reader
+from assistant.asking import draft, short_answer
 from assistant.errors import ModelError
 from assistant.models import SentenceCheck
 from index.embed import default_model_files
@@ -96,16 +97,17 @@ def test_an_explanation_gets_no_phrase(seeded_service) -> None:
 
 def test_a_written_answer_keeps_the_phrase_only_where_a_kept_sentence_says_it(
         seeded_service) -> None:
-    svc = seeded_service
-    drafted = svc._draft(svc._extractive, SUPPLY_QUESTION, 6, "", None, None)[0]  # noqa: SLF001
-    found = svc._short_answer(SUPPLY_QUESTION, drafted)  # noqa: SLF001
+    parts = seeded_service.parts()
+    drafted = draft(parts, parts.extractive, SUPPLY_QUESTION, 6, "")[0]
+    found = short_answer(parts.reader, SUPPLY_QUESTION, drafted)
     assert found is not None
     says = SentenceCheck(f"The network will be built by {found.text}.", (1,), True, 0.9)
     other = SentenceCheck(f"The network will be built by {found.text}.", (1,), False, 0.1)
     silent = SentenceCheck("Russia wants a new network.", (1,), True, 0.9)
     written = replace(drafted, generator="local:smollm2")
-    assert svc._short_answer(SUPPLY_QUESTION, replace(written, checks=(says,))) == found  # noqa: SLF001
-    assert svc._short_answer(SUPPLY_QUESTION, replace(written, checks=(silent, other))) is None  # noqa: SLF001
+    assert short_answer(parts.reader, SUPPLY_QUESTION, replace(written, checks=(says,))) == found
+    assert short_answer(parts.reader, SUPPLY_QUESTION,
+                        replace(written, checks=(silent, other))) is None
 
 
 def test_ask_json_carries_the_short_answer(seeds_index: Path,
