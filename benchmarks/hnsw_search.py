@@ -14,6 +14,8 @@ other results in another run, and the median search time against ``ef_search`` 1
 measured in the same run.
 
     python benchmarks/hnsw_search.py --squad ../shared/benchmarks/squad
+    python benchmarks/hnsw_search.py --squad ../shared/benchmarks/squad \
+        --store benchmarks/scratch/scale/store-10000 --out ...   # scale.py's 10k index
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=HERE / "scratch" / "squad")
     ap.add_argument("--n", type=int, default=1200, help="questions (the first N of dev)")
     ap.add_argument("--runs", type=int, default=2, help="fresh processes per width")
+    ap.add_argument("--store", type=Path,
+                    help="an index already built (scale.py's); default: the SQuAD articles'")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "hnsw_search.json")
     args = ap.parse_args()
 
@@ -116,12 +120,16 @@ def main() -> None:
     from index.embed import OnnxEmbedder
     from index.manifest import load_manifest
 
-    corpus, store = args.workdir / "corpus", args.workdir / "store"
-    write_articles(args.squad / "dev-v1.1.json", corpus)
     embedder = OnnxEmbedder().load()
-    summary = build_index(corpus, store, embedder)
+    if args.store:
+        store = args.store
+    else:
+        corpus, store = args.workdir / "corpus", args.workdir / "store"
+        write_articles(args.squad / "dev-v1.1.json", corpus)
+        build_index(corpus, store, embedder)
     manifest = load_manifest(store)
     assert manifest is not None
+    chunks = manifest.chunk_count()
     data = json.loads((args.squad / "dev-v1.1.json").read_text())["data"]
     questions = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]][: args.n]
     queries = np.stack([embedder.embed_query(q) for q in questions]).astype(np.float32)
@@ -132,7 +140,7 @@ def main() -> None:
         rows = [measure(store / "chroma", manifest.collection, vectors, exact, ef, args.runs,
                         MIN_DEPTH) for ef in WIDTHS]
     base = rows[0]["search_ms_p50"]
-    print(f"{summary.chunks:,} chunks, {len(questions):,} questions, depth {MIN_DEPTH}, "
+    print(f"{chunks:,} chunks, {len(questions):,} questions, depth {MIN_DEPTH}, "
           f"{args.runs} runs per width")
     print("ef_search  recall  missing one  differ between runs  search p50 (x ef 100)")
     for r in rows:
@@ -140,7 +148,7 @@ def main() -> None:
         print(f"{r['ef_search']:9d}  {r['recall_vs_exact']:.4f}  "
               f"{r['questions_missing_one']:10.2%}  {r['questions_differing_between_runs']:19d}"
               f"  {r['search_ms_p50']:.2f} ms ({r['search_ms_ratio_to_ef100']:.2f})")
-    write_results(args.out, {"benchmark": "hnsw_search", "chunks": summary.chunks,
+    write_results(args.out, {"benchmark": "hnsw_search", "chunks": chunks,
                              "questions": len(questions), "depth": MIN_DEPTH,
                              "runs": args.runs, "widths": rows})
 
