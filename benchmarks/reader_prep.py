@@ -19,11 +19,23 @@ from index.chunk import sentences
 from index.embed import default_model_files
 
 VALID_SHARE = 0.02
+CONTEXT_CHARS = 200
 
 
 def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
-              neg_rate: float) -> list[dict]:
-    """Each question's answering sentence with its span, and maybe a hard wrong one."""
+              neg_rate: float, before: int = 0) -> list[dict]:
+    """Each question's answering sentence with its span, and maybe a hard wrong one.
+    With ``before``, the sentences before the one read go with the question (``q``:
+    question ``[SEP]`` those sentences): the model sees what "he" or "it" stands for while
+    marking a span only in the sentence itself (an experiment; the product reads the
+    sentence alone)."""
+
+    def asked(q: dict, text: str, sp: list[tuple[int, int]], i: int) -> str:
+        if before <= 0 or i == 0:
+            return q["q"]
+        # the last CONTEXT_CHARS of them: the nearest words, and the question stays whole
+        return f"{q['q']} [SEP] {text[sp[max(0, i - before)][0]:sp[i - 1][1]][-CONTEXT_CHARS:]}"
+
     spans: dict[int, list[tuple[int, int]]] = {}
     stems: dict[int, list[set[str]]] = {}
     out = []
@@ -40,7 +52,8 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
             continue
         lo, hi = sp[first][0], sp[last][1]
         base = {"q": q["q"], "set": q["set"], "doc": d, "answers": q["answers"]}
-        out.append({**base, "ctx": text[lo:hi], "a": q["start"] - lo, "b": q["end"] - lo})
+        out.append({**base, "q": asked(q, text, sp, first), "ctx": text[lo:hi],
+                    "a": q["start"] - lo, "b": q["end"] - lo})
         if rng.random() >= neg_rate:
             continue
         q_stems = stems_of(q["q"])
@@ -54,7 +67,8 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
                 best, best_n = i, n
         if best is not None:
             s, e = sp[best]
-            out.append({**base, "ctx": text[s:e], "a": -1, "b": -1})
+            out.append({**base, "q": asked(q, text, sp, best), "ctx": text[s:e],
+                        "a": -1, "b": -1})
     return out
 
 
@@ -81,7 +95,7 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     order = list(range(len(docs)))
     random.Random(args.seed + 1).shuffle(order)
     valid_docs = set(order[: max(1, int(len(docs) * VALID_SHARE))])
-    examples = _examples(docs, qs, rng, args.neg_rate)
+    examples = _examples(docs, qs, rng, args.neg_rate, args.context_before)
     tok = rd.tokenizer(default_model_files()[1])
     kept = []
     for ex in examples:

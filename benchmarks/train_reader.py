@@ -364,6 +364,9 @@ def main() -> None:
     add_common_args(ap, workdir=HERE / "scratch" / "reader", out=OUT, squad_n=90000, lr=8e-5,
                     every=300, valid_n=1200, seed=17)
     ap.add_argument("--neg-rate", type=float, default=0.6)
+    ap.add_argument("--context-before", type=int, default=0,
+                    help="experiment: give the model this many sentences before the one it "
+                    "reads, after the question (the product reads the sentence alone)")
     ap.add_argument("--epochs", type=int, default=1,
                     help="passes over the training rows (about 0.82 h each with --bf16)")
     ap.add_argument("--bf16", action="store_true",
