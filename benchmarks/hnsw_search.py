@@ -40,13 +40,18 @@ HERE = Path(__file__).resolve().parent
 WIDTHS = (100, 200, 400)
 
 
-def child(chroma_dir: str, name: str, ef: int, vectors: str, depth: int) -> None:
-    """One run: set ``ef`` before anything is read (Chroma keeps a loaded graph's
-    settings for the life of the process), then search every vector; prints JSON."""
+def _client(chroma_dir: Path | str) -> Any:
     import chromadb
     from chromadb.config import Settings
 
-    client = chromadb.PersistentClient(chroma_dir, settings=Settings(anonymized_telemetry=False))
+    return chromadb.PersistentClient(str(chroma_dir),
+                                     settings=Settings(anonymized_telemetry=False))
+
+
+def child(chroma_dir: str, name: str, ef: int, vectors: str, depth: int) -> None:
+    """One run: set ``ef`` before anything is read (Chroma keeps a loaded graph's
+    settings for the life of the process), then search every vector; prints JSON."""
+    client = _client(chroma_dir)
     col = client.get_collection(name)
     col.modify(configuration={"hnsw": {"ef_search": ef}})
     col = client.get_collection(name)
@@ -61,12 +66,7 @@ def child(chroma_dir: str, name: str, ef: int, vectors: str, depth: int) -> None
 
 def exact_neighbours(chroma_dir: Path, name: str, queries: np.ndarray, depth: int
                      ) -> list[set[str]]:
-    import chromadb
-    from chromadb.config import Settings
-
-    client = chromadb.PersistentClient(str(chroma_dir),
-                                       settings=Settings(anonymized_telemetry=False))
-    got = client.get_collection(name).get(include=["embeddings"])
+    got = _client(chroma_dir).get_collection(name).get(include=["embeddings"])
     keys = np.array(got["ids"])
     stored = np.asarray(got["embeddings"], dtype=np.float32)
     stored /= np.linalg.norm(stored, axis=1, keepdims=True)

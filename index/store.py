@@ -150,17 +150,17 @@ class VectorStore:
                     f"The vector store at '{store_dir / 'chroma'}' cannot be opened ({exc}).",
                     "Run 'assistant index --rebuild' to rebuild it.",
                 ) from exc
-        self._col = self.call(
-            lambda: self._client.get_or_create_collection(
-                collection,
-                embedding_function=None,
-                configuration={"hnsw": HNSW},
-            )
-        )
+        self._col = self._open(collection)
         self._batch = self.call(self._client.get_max_batch_size)
         self._owns = owns
         if not chroma_url:
             self._widen_search()
+
+    def _open(self, name: str) -> Any:
+        """The collection ``name``, made with our settings if it is not there (never
+        with Chroma's downloading default embedding function)."""
+        return self.call(lambda: self._client.get_or_create_collection(
+            name, embedding_function=None, configuration={"hnsw": HNSW}))
 
     def _widen_search(self) -> None:
         """Give a collection made before EF_SEARCH was set the same search width. Only
@@ -219,11 +219,7 @@ class VectorStore:
     def drop(self) -> None:
         """Delete the collection and start an empty one."""
         self.call(lambda: self._client.delete_collection(self.name))
-        self._col = self.call(
-            lambda: self._client.get_or_create_collection(
-                self.name, embedding_function=None, configuration={"hnsw": HNSW}
-            )
-        )
+        self._col = self._open(self.name)
 
     def wipe(self) -> None:
         """Delete every collection of this store through the client (``--rebuild``).
@@ -234,11 +230,7 @@ class VectorStore:
         for col in self.call(self._client.list_collections):
             name = col if isinstance(col, str) else col.name
             self.call(lambda name=name: self._client.delete_collection(name))
-        self._col = self.call(
-            lambda: self._client.get_or_create_collection(
-                self.name, embedding_function=None, configuration={"hnsw": HNSW}
-            )
-        )
+        self._col = self._open(self.name)
 
     def retire(self, name: str, ids: Sequence[str]) -> None:
         """Remove this store's chunks from a collection it no longer uses (old settings).
