@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qencoder_prep import training_documents
+from training_common import refuse_other_plan
 
 from assistant import reader as rd
 from assistant.words import stems_of
@@ -87,8 +88,13 @@ def _labels(enc: Any, a: int, b: int) -> tuple[int, int] | None:
 
 def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     path = work / "examples.pkl"
+    # What the examples depend on beyond the data (squad_n and seed the run plan checks too).
+    plan = {"neg_rate": args.neg_rate, "context_before": args.context_before,
+            "squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
     if path.exists():
-        return pickle.loads(path.read_bytes())
+        data = pickle.loads(path.read_bytes())
+        refuse_other_plan(path, data.get("plan", plan), plan)
+        return data
     t0 = time.time()
     rng = random.Random(args.seed)
     docs, qs = training_documents(args, rng, 80)
@@ -106,7 +112,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ex.update(ids=enc.ids, types=enc.type_ids, start=lab[0], end=lab[1],
                   valid=ex["doc"] in valid_docs)
         kept.append(ex)
-    data = {"examples": kept, "seconds": round(time.time() - t0, 1), "documents": len(docs),
+    data = {"examples": kept, "plan": plan, "seconds": round(time.time() - t0, 1),
+            "documents": len(docs),
             "questions": {s: sum(q["set"] == s for q in qs) for s in ("squad", "nq")}}
     path.write_bytes(pickle.dumps(data))
     pos = sum(ex["a"] >= 0 for ex in kept)

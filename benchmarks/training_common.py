@@ -67,6 +67,18 @@ def run_plan(args: argparse.Namespace, steps: int) -> dict[str, Any]:
             "epochs": args.epochs}
 
 
+def refuse_other_plan(path: Path, made: dict[str, Any], plan: dict[str, Any]) -> None:
+    """Stop (SystemExit, saying which options differ) when the cached ``path`` was made
+    with options other than this run's ``plan``."""
+    if made == plan:
+        return
+    differ = ", ".join(f"{k} {made.get(k)} (now {v})" for k, v in plan.items()
+                       if made.get(k) != v)
+    raise SystemExit(f"{path} was made by a run with other options: {differ}. "
+                     "Run with those options to resume it, or delete it (or pass "
+                     "another --workdir) to start again.")
+
+
 class Checkpoint:
     """Model, optimiser and schedule state with the step, seconds and log, written
     atomically (a run stopped mid-write keeps the previous checkpoint). ``plan`` (from
@@ -82,13 +94,7 @@ class Checkpoint:
         if not self.path.exists():
             return None
         state = torch.load(self.path, weights_only=False)
-        made = state.get("plan", self.plan)
-        if made != self.plan:
-            differ = ", ".join(f"{k} {made.get(k)} (now {v})" for k, v in self.plan.items()
-                               if made.get(k) != v)
-            raise SystemExit(f"{self.path} was made by a run with other options: {differ}. "
-                             "Run with those options to resume it, or delete it (or pass "
-                             "another --workdir) to start again.")
+        refuse_other_plan(self.path, state.get("plan", self.plan), self.plan)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
