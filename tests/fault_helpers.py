@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, SEEDS, read_chroma, read_file_text, subprocess_env
 
-from index.build import chunk_id
 from index.chunk import chunk_text, sentences
 from index.load import Document, read_document, walk
+from index.write import chunk_id
 
 # Questions about the seed articles; a generated corpus reuses their sentences.
 QUESTIONS = (
@@ -106,13 +106,13 @@ def point(stage):
         time.sleep(pause)
         print(f"@resumed {stage} {nth}", file=sys.stderr, flush=True)
 
-import index.build as build
+import index.write as write
 from index.embed import OnnxEmbedder
 from index.lexical import LexicalIndex
 from index.store import VectorStore
 
-build.WRITE_BATCH = int(os.environ.get("FAULT_WRITE_BATCH", build.WRITE_BATCH))
-build.CHECKPOINT_SECONDS = float(os.environ.get("FAULT_CHECKPOINT", build.CHECKPOINT_SECONDS))
+write.WRITE_BATCH = int(os.environ.get("FAULT_WRITE_BATCH", write.WRITE_BATCH))
+write.CHECKPOINT_SECONDS = float(os.environ.get("FAULT_CHECKPOINT", write.CHECKPOINT_SECONDS))
 embed, upsert, add, replace = (OnnxEmbedder.embed_passages, VectorStore.upsert,
                                LexicalIndex.add, os.replace)
 wipe = VectorStore.wipe

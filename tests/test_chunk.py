@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rare_text import list_article, rare_names
 
-from index.build import chunk_id
 from index.chunk import Chunk, ChunkParams, chunk_text, count_tokens, sentences
+from index.write import chunk_id
 
 PROPERTY = settings(
     max_examples=200,

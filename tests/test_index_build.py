@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from rare_text import list_article, rare_names
 
-from index.build import LEXICAL_FILE, build_index, chunk_id
+from index.build import LEXICAL_FILE, build_index
 from index.chunk import ChunkParams, chunk_text
 from index.lexical import LexicalIndex
 from index.manifest import MANIFEST, load_manifest
+from index.write import chunk_id
 
 pytestmark = pytest.mark.slow
 
