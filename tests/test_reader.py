@@ -175,6 +175,12 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     assert '"rank_negatives": 2' in card
     assert card.count("python benchmarks/train_reader.py --train") >= 3  # both runs, and the
     assert '"first_stage"' in card  # first run's figures
+    # ... with the wrong sentences the answerer itself ranks best, from an index it builds
+    (tmp_path / "pools").mkdir()
+    smoke_train("train_reader.py", tmp_path / "pools", "--init",
+                str(tmp_path / "work" / "final.pt"), "--pools")
+    card = (tmp_path / "pools" / "out" / reader.CARD_NAME).read_text()
+    assert "the best 4 the answerer ranks for it" in card and '"pools": true' in card
 
 
 def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> None:
