@@ -46,18 +46,23 @@ NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}, {f["threads"]} CPU 
 {f["train_hours"]} h of training after {f["prep_seconds"] / 60:.0f} min of preparation."""
 
 
+def _steps_and_time(f: dict[str, Any]) -> str:
+    """How a second stage ran, the end of either account of one."""
+    bf16_text = " matrix products in bfloat16," if f.get("bf16") else ""
+    return f"""{f["steps"]:,} steps, NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}:
+{f["train_hours"]} h after {f["prep_seconds"] / 60:.0f} min of preparation."""
+
+
 def _second_stage_text(f: dict[str, Any]) -> str:
     """The card's account of a run that went on from a trained reader (``--init``)."""
-    bf16_text = " matrix products in bfloat16," if f.get("bf16") else ""
     if f.get("near_misses") and not f.get("rank_negatives"):
         return f"""Then, from those weights, a second stage on the same examples where
 {f["near_misses"]:.0%} of the questions also come with their answering sentence asked by an
 altered question: a name or number the question shares with the sentence swapped for another
 of the same kind that the document names elsewhere (benchmarks/reader_prep.py, near_miss),
 target `[CLS]` (the near misses SQuAD 2.0's writers made by hand). Same loss, AdamW,
-lr {f["lr"]:g}, batch {f["batch"]}, warm-up and decay, {f["steps"]:,} steps,
-NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}: {f["train_hours"]} h after
-{f["prep_seconds"] / 60:.0f} min of preparation."""
+lr {f["lr"]:g}, batch {f["batch"]}, warm-up and decay,
+{_steps_and_time(f)}"""
     wrong = (f"the {f['rank_negatives']} sentences of its document sharing the most words with "
              "it that do not hold the answer (the neighbours the answerer has to tell it from)")
     if f.get("pools"):
@@ -72,8 +77,7 @@ Loss: the span cross-entropy above on all of them, plus
 the answerer re-weighs with (log-sum of the start scores plus that of the end scores over
 the sentence, minus `[CLS]`'s), the answering sentence the target. AdamW, lr {f["lr"]:g},
 batches of whole questions (about {f["batch"]} sentences), warm-up and decay,
-{f["steps"]:,} steps, NQ questions {f["nq_repeat"]}x,{bf16_text} seed {f["seed"]}:
-{f["train_hours"]} h after {f["prep_seconds"] / 60:.0f} min of preparation."""
+{_steps_and_time(f)}"""
 
 
 def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: dict) -> None:

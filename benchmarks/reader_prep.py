@@ -26,11 +26,19 @@ _NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*\b(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\
                    r"|\d[\d,.]*\d|\d)")
 
 
-def near_miss(question: str, sentence: str, doc: str, rng: random.Random) -> str | None:
+def doc_names(doc: str) -> set[str]:
+    """The names and numbers ``doc`` writes inside its sentences (a sentence's first word
+    is capitalised anyway)."""
+    return {m.group() for m in _NAME.finditer(doc)
+            if m.start() > 1 and doc[m.start() - 2] not in ".!?\n" and doc[m.start() - 1] == " "}
+
+
+def near_miss(question: str, sentence: str, names: set[str], rng: random.Random) -> str | None:
     """``question`` turned into one ``sentence`` no longer answers: a name or number it
     shares with the sentence swapped for another of the same kind (a number for a number,
-    as many words for a name) that the document names but the sentence does not -- the
-    kind of near miss SQuAD 2.0's writers made by hand. None when nothing can be swapped.
+    as many words for a name) from ``names`` (its document's ``doc_names``) that the
+    sentence does not hold -- the kind of near miss SQuAD 2.0's writers made by hand. None
+    when nothing can be swapped.
     """
     found = [m for m in _NAME.finditer(question) if m.start() > 0 and m.group() in sentence]
     if not found:
@@ -38,9 +46,6 @@ def near_miss(question: str, sentence: str, doc: str, rng: random.Random) -> str
     m = rng.choice(found)
     old = m.group()
     digit = old[0].isdigit()
-    # names from inside a sentence only: a sentence's first word is capitalised anyway
-    names = {m.group() for m in _NAME.finditer(doc)
-             if m.start() > 1 and doc[m.start() - 2] not in ".!?\n" and doc[m.start() - 1] == " "}
     pool = sorted(x for x in names
                   if x[0].isdigit() == digit and x not in sentence and x not in question
                   and (digit or len(x.split()) == len(old.split())))
@@ -71,6 +76,7 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
 
     spans: dict[int, list[tuple[int, int]]] = {}
     stems: dict[int, list[set[str]]] = {}
+    names: dict[int, set[str]] = {}  # (--near-misses) each document's, found once
     out = []
     for g, q in enumerate(qs):
         d = q["doc"]
@@ -90,7 +96,9 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
         out.append({**base, "q": asked(q, text, sp, first), "ctx": text[lo:hi],
                     "a": q["start"] - lo, "b": q["end"] - lo})
         if near_misses and rng.random() < near_misses:
-            if (altered := near_miss(q["q"], text[lo:hi], text, rng)) is not None:
+            if d not in names:
+                names[d] = doc_names(text)
+            if (altered := near_miss(q["q"], text[lo:hi], names[d], rng)) is not None:
                 out.append({**base, "q": asked({"q": altered}, text, sp, first),
                             "ctx": text[lo:hi], "a": -1, "b": -1, "near_miss": True})
         if not rank_negatives and rng.random() >= neg_rate:
