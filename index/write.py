@@ -140,16 +140,27 @@ def _write_batch(
 
         vecs, blobs = sentvec.embed_chunks(embedder, [r.text for r in todo], tick)
         packed.update((r.chunk_id, b) for r, b in zip(todo, blobs, strict=True) if b)
-        append_journal(store, [r.chunk_id for r in todo])
-        vectors.upsert(
-            [r.chunk_id for r in todo],
-            vecs,
-            [r.text for r in todo],
-            [{"source": r.source, "start": r.start, "end": r.end, "doc_sha256": r.doc_sha256,
-              **({"sentvecs": sentvec.to_text(packed[r.chunk_id])}
-                 if vectors.url and r.chunk_id in packed else {})}
-             for r in todo],
-        )
+        # A chunk Chroma holds was only embedded again for its sentence vectors: its id
+        # is a hash of its text and place, so the stored vector is already the right one.
+        # Embedded, it is not written again: a second write of one id in Chroma's log can
+        # race with the first when a process opening the store replays the log in
+        # parallel, and leave the record unreachable by search (chroma-core/chroma#7758;
+        # seen here in 1 of 40 repairs of a killed build: the repaired chunk's passage
+        # lost its dense score). On a server the write puts the sentence vectors in the
+        # record's metadata, for the other clients to adopt.
+        new = [i for i, r in enumerate(todo) if vectors.url or r.chunk_id not in present]
+        if new:
+            append_journal(store, [todo[i].chunk_id for i in new])
+            vectors.upsert(
+                [todo[i].chunk_id for i in new],
+                vecs[new],
+                [todo[i].text for i in new],
+                [{"source": r.source, "start": r.start, "end": r.end,
+                  "doc_sha256": r.doc_sha256,
+                  **({"sentvecs": sentvec.to_text(packed[r.chunk_id])}
+                     if vectors.url and r.chunk_id in packed else {})}
+                 for r in (todo[i] for i in new)],
+            )
     lexical.add([replace(r, sentvecs=packed.get(r.chunk_id)) for r in rows
                  if r.chunk_id in need_lex])
     return done

@@ -127,8 +127,9 @@ def embed_passages(self, texts, spans, progress=None):
             point("embed")
     return embed(self, texts, spans, progress=tick)
 
-def upsert_then(self, *a, **k):
-    upsert(self, *a, **k)
+def upsert_then(self, ids, *a, **k):
+    upsert(self, ids, *a, **k)
+    print("@wrote " + ",".join(ids), file=sys.stderr, flush=True)
     point("upsert")  # in Chroma, not yet in the lexical index
 
 def add_then(self, rows):
@@ -203,7 +204,15 @@ class Writer:
         """Wait for a normal end (``subprocess.TimeoutExpired`` if none); (exit code, stdout)."""
         code = self.proc.wait(timeout)
         assert self.proc.stdout is not None
-        return code, self.proc.stdout.read()
+        out = self.proc.stdout.read()
+        while (line := self._lines.get(timeout=30)) is not None:  # the rest of its stderr
+            self.seen.append(line)
+        return code, out
+
+    def written(self) -> list[str]:
+        """The chunk ids this run wrote to Chroma, as far as it got (after ``finish``/``kill``)."""
+        return [i for line in self.seen if line.startswith("@wrote ")
+                for i in line.removeprefix("@wrote ").split(",")]
 
 
 # -- what is on disk ----------------------------------------------------------------
