@@ -31,9 +31,11 @@ from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
     add_qencoder_option,
+    in_own_words,
     line,
     open_index,
     print_reliability,
+    shared_words,
     timed_answer,
     write_results,
 )
@@ -78,7 +80,8 @@ def sample_of(rows: list[Any], sample: str) -> list[Any]:
 
 def questions(rows: list[dict[str, Any]], sample: str) -> list[dict[str, Any]]:
     qs = [{"id": str(i), "question": r["question"], "answers": r["answers"],
-           "source": passage_file(r["ctxs"][0]["title"], r["ctxs"][0]["text"])}
+           "source": passage_file(r["ctxs"][0]["title"], r["ctxs"][0]["text"]),
+           "shared": shared_words(r["question"], r["ctxs"][0]["text"], r["answers"])}
           for i, r in enumerate(rows)]
     return sample_of(qs, sample)
 
@@ -104,15 +107,18 @@ def main() -> None:
     qs = questions(rows, args.sample)
     if args.n:
         qs = qs[: args.n]
-    tally = Tally()
+    tally, own = Tally(), Tally()
     for q in qs:
         res, ms = timed_answer(retriever, answerer, q["question"], args.k)
-        tally.add(q["answers"], res.text, res.abstained, res.citations, res.passages, ms,
+        for t in (tally, own) if in_own_words(q["shared"]) else (tally,):
+            t.add(q["answers"], res.text, res.abstained, res.citations, res.passages, ms,
                   gold_source=q["source"], texts=texts, confidence=res.confidence)
     row = tally.row()
+    row["own_words"] = own.row()
     print(f"\nNQ {args.sample} sample: {len(qs)} questions, k={args.k}\n")
     print(HEADER)
     print(line("hybrid", row))
+    print(line("  own words", row["own_words"]) + f"  ({own.n} questions)")
     print("\nconfidence of the answers given:")
     print_reliability(row)
     out = args.out or HERE / "results" / f"nq_qa_{args.sample}.json"

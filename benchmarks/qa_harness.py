@@ -30,7 +30,9 @@ from assistant.evaluate import reliability  # noqa: E402
 from assistant.qencoder import load_question_encoder  # noqa: E402
 from assistant.reader import load_reader  # noqa: E402
 from assistant.retrieve import TUNED_FOR, HybridRetriever  # noqa: E402
+from assistant.words import stems_of  # noqa: E402
 from index.build import LEXICAL_FILE, build_index  # noqa: E402
+from index.chunk import sentences  # noqa: E402
 from index.embed import OnnxEmbedder  # noqa: E402
 from index.lexical import LexicalIndex  # noqa: E402
 from index.manifest import load_manifest  # noqa: E402
@@ -66,6 +68,35 @@ def span_grade(phrase: str, answers: list[str]) -> tuple[float, float]:
 def contains(haystack: str, answers: list[str]) -> bool:
     h = squad_norm(haystack)
     return any(squad_norm(a) and squad_norm(a) in h for a in answers)
+
+
+# "In their own words": a question that shares at most this share of its content words
+# with the sentence that answers it. On the tuning samples that is 40% of NQ's questions
+# (search queries, written without the text in view) and 10% of SQuAD's (written looking
+# at the paragraph); the seed articles' paraphrase questions are all at or near it.
+OWN_WORDS = 0.25
+
+
+def shared_words(question: str, passage: str, answers: list[str],
+                 start: int | None = None) -> float | None:
+    """The share of the question's content words (stemmed) that the sentence of ``passage``
+    holding the answer also holds: at ``start`` when given, else where a gold answer first
+    occurs; None when no sentence holds one."""
+    if start is None:
+        low = passage.lower()
+        hits = [i for i in (low.find(a.lower()) for a in answers if a) if i >= 0]
+        if not hits:
+            return None
+        start = min(hits)
+    asked = stems_of(question)
+    for a, b, _part in sentences(passage):
+        if a <= start < b:
+            return len(asked & stems_of(passage[a:b])) / len(asked) if asked else None
+    return None
+
+
+def in_own_words(share: float | None) -> bool:
+    return share is not None and share <= OWN_WORDS
 
 
 def first_sentence(answer: str) -> str:

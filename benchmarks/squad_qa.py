@@ -30,9 +30,11 @@ from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
     add_qencoder_option,
+    in_own_words,
     line,
     open_index,
     print_reliability,
+    shared_words,
     timed_answer,
     write_results,
 )
@@ -68,7 +70,9 @@ TUNED_ON = ((2024, 1000), (7, 1200))
 def _all_questions(squad_dir: Path) -> list[dict[str, Any]]:
     data = json.loads((squad_dir / "dev-v1.1.json").read_text())["data"]
     return [
-        {"id": q["id"], "question": q["question"], "answers": [a["text"] for a in q["answers"]]}
+        {"id": q["id"], "question": q["question"], "answers": [a["text"] for a in q["answers"]],
+         "shared": shared_words(q["question"], p["context"], [],
+                                start=q["answers"][0]["answer_start"])}
         for art in data for p in art["paragraphs"] for q in p["qas"]
     ]
 
@@ -144,17 +148,22 @@ def main() -> None:
     print(HEADER)
     for mode in args.modes.split(","):
         use, retriever.fusion = MODES[mode]
-        tally = Tally()
+        tally, own = Tally(), Tally()
         for q in questions:
             res, ms = timed_answer(retriever, answerer, q["question"], args.k, use=use)
             ok = tally.add(q["answers"], res.text, res.abstained, res.citations, res.passages,
                            ms, texts=texts, confidence=res.confidence)
+            if in_own_words(q["shared"]):
+                own.add(q["answers"], res.text, res.abstained, res.citations, res.passages,
+                        ms, texts=texts, confidence=res.confidence)
             if mode == "hybrid" and args.features:
                 # Label: answerable; "good" when the answer holds the gold answer.
                 feats.append({"kind": "squad1", "answerable": True, "correct": ok,
                               **res.evidence.to_json()})
         results["modes"][mode] = row = tally.row()
+        row["own_words"] = own.row()
         print(line(mode, row))
+        print(line("  own words", row["own_words"]) + f"  ({own.n} questions)")
     if "hybrid" in results["modes"]:
         print("\nconfidence of the answers given (hybrid):")
         print_reliability(results["modes"]["hybrid"])
