@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from assistant.answer import SENTENCE_POOL  # the answerer's pool: passages per question
+from assistant.words import content_words, stem, stems_of
 from index import sentvec
 from index.chunk import ChunkParams, chunk_text, sentences
 from index.embed import OnnxEmbedder
@@ -156,19 +157,24 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     continue
                 pool = [gold[0]] + [int(idx[t]) for t in top[row] if idx[t] != gold[0]]
                 pool = pool[:SENTENCE_POOL]
-                pos, skip = [], []
+                pos, skip, gold_text = [], [], []
                 for j in pool:
                     for s in range(sent_offsets[j], sent_offsets[j + 1]):
                         a, b = sent_spans[s]
                         if chunks[j]["doc"] == q["doc"] and a < q["end"] and q["start"] < b:
                             pos.append(s)
+                            gold_text.append(chunks[j]["text"][a - chunks[j]["start"]:
+                                                              b - chunks[j]["start"]])
                         elif any(ans.lower() in chunks[j]["text"][a - chunks[j]["start"]:
                                                                b - chunks[j]["start"]].lower()
                                  for ans in q["answers"]):
                             skip.append(s)
                 if pos:
+                    gold = stems_of(" ".join(gold_text))
                     rows.append({"q": q["q"], "set": name, "doc": q["doc"], "pool": pool,
-                                 "pos": pos, "skip": skip})
+                                 "pos": pos, "skip": skip,
+                                 "shared": sorted({w for w in content_words(q["q"])
+                                                   if stem(w) in gold})})
     # Validation: whole SQuAD articles and NQ paragraphs kept apart from training.
     valid_docs = valid_documents(sorted({r["doc"] for r in rows}), args.seed)
     for r in rows:
@@ -182,6 +188,17 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
           f"({sum(r['valid'] for r in rows):,} kept for validation), "
           f"{meta['seconds']:.0f} s", flush=True)
     return meta
+
+
+def drop_shared(question: str, shared: list[str], rng: random.Random) -> str:
+    """The question with each of its words that the answering sentence also holds left out
+    at even odds (at least one content word is kept): asked this way, a question must be
+    matched to its sentence by meaning, as when people ask in their own words."""
+    gone = {w for w in shared if rng.random() < 0.5}
+    if not gone or not set(content_words(question)) - gone:
+        return question
+    kept = [t for t in question.split() if t.strip("?.,;:!\"'()").lower() not in gone]
+    return " ".join(kept)
 
 
 def validation_rows(rows: list[dict], n: int) -> list[dict]:

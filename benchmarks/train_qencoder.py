@@ -50,7 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from qencoder_prep import SENTENCE_POOL, prep, validation_rows  # noqa: E402
+from qencoder_prep import SENTENCE_POOL, drop_shared, prep, validation_rows  # noqa: E402
 from training_common import (  # noqa: E402
     Checkpoint,
     add_common_args,
@@ -211,7 +211,10 @@ def train(args: argparse.Namespace, work: Path, meta: dict[str, Any]) -> dict[st
     run = []
     while step < steps:
         batch = [train_rows[i] for i in schedule[step * args.batch: (step + 1) * args.batch]]
-        qv = _encode(model, tok, [r["q"] for r in batch])
+        rng = random.Random(args.seed * 1_000_003 + step)  # the same on a resumed run
+        qv = _encode(model, tok, [drop_shared(r["q"], r.get("shared", []), rng)
+                                  if rng.random() < args.drop_shared else r["q"]
+                                  for r in batch])
         loss, s_loss, p_loss = _losses(qv, batch, sents, passages, offsets)
         opt.zero_grad()
         loss.backward()
@@ -294,7 +297,9 @@ def write_card(out: Path, args: argparse.Namespace, meta: dict, log: dict, exp: 
     figures = {
         "command": "python benchmarks/train_qencoder.py " + " ".join(sys.argv[1:]),
         "seed": args.seed, "epochs": args.epochs, "batch": args.batch, "lr": args.lr,
-        "nq_repeat": args.nq_repeat, "scale": SCALE, "passage_weight": PASSAGE_WEIGHT,
+        "nq_repeat": args.nq_repeat, **({"drop_shared": args.drop_shared}
+                                        if args.drop_shared else {}),
+        "scale": SCALE, "passage_weight": PASSAGE_WEIGHT,
         "sentence_pool": SENTENCE_POOL, "max_question_tokens": MAX_QUESTION_TOKENS,
         "threads": args.threads, "prep_seconds": meta["seconds"],
         "train_hours": round(log.get("seconds", 0) / 3600, 2),
@@ -364,6 +369,9 @@ def main() -> None:
     add_common_args(ap, workdir=HERE / "scratch" / "qencoder", out=OUT, squad_n=40000, lr=3e-5,
                     every=200, valid_n=1000, seed=13)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--drop-shared", type=float, default=0.0, metavar="P",
+                    help="share of training questions asked without some of the words their "
+                         "answering sentence holds (each left out at even odds)")
     args = ap.parse_args()
     settle(args, OUT, 20)
     meta = prep(args, args.workdir)

@@ -64,7 +64,8 @@ def run_plan(args: argparse.Namespace, steps: int) -> dict[str, Any]:
     """The options a checkpoint's schedule and optimiser state depend on."""
     return {"steps": steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
             "nq_repeat": args.nq_repeat, "squad_n": args.squad_n,
-            "epochs": args.epochs}
+            "epochs": args.epochs,
+            **({"drop_shared": args.drop_shared} if getattr(args, "drop_shared", 0) else {})}
 
 
 def refuse_other_plan(path: Path, made: dict[str, Any], plan: dict[str, Any]) -> None:

@@ -89,14 +89,31 @@ def test_altered_model_is_refused_with_exit_6(
 
 
 def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path: Path) -> None:
-    rerun = smoke_train("train_qencoder.py", tmp_path)
+    rerun = smoke_train("train_qencoder.py", tmp_path, "--drop-shared", "0.5")
     out = tmp_path / "out"
     model = out / qencoder.MODEL_NAME
     card = (out / qencoder.CARD_NAME).read_text()
     assert file_sha256(model) in card
+    assert '"drop_shared": 0.5' in card and "--drop-shared 0.5" in card
     enc = OnnxEmbedder(model, OnnxEmbedder().load()._tokenizer_path, model_id="smoke").load()
     v = enc.embed_query("What about the new network?")
     assert v.shape == (384,) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-3
     # Resumable: a second run finds its checkpoint and does not start over.
     again = rerun()
     assert again.returncode == 0 and "resumed at step 4/4" in again.stdout
+
+
+def test_a_question_asked_without_its_sentences_words_keeps_the_rest() -> None:
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import random
+
+    from qencoder_prep import drop_shared
+
+    q = "When did the Normans conquer England, and why?"
+    seen = {drop_shared(q, ["normans", "england", "conquer"], random.Random(i)) for i in range(40)}
+    assert q in seen and len(seen) > 3  # each word goes at even odds, all kept sometimes
+    for asked in seen:
+        assert asked.startswith("When did the") and asked.endswith("and why?")
+    # Never a question with no content word left: then it is asked as it was.
+    assert drop_shared("Who wrote Hamlet?", ["wrote", "hamlet"], random.Random(0)) in {
+        "Who wrote Hamlet?", "Who Hamlet?", "Who wrote"}
