@@ -30,7 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
-from qa_harness import add_qencoder_option, contains, open_index, write_results  # noqa: E402
+from qa_harness import (  # noqa: E402
+    add_qencoder_option,
+    contains,
+    open_index,
+    qencoder_tag,
+    write_results,
+)
 from squad_qa import load_questions, write_articles  # noqa: E402
 
 from assistant import ranking  # noqa: E402
@@ -110,7 +116,7 @@ def main() -> None:
     add_qencoder_option(ap)
     args = ap.parse_args()
 
-    cache = args.workdir / f"answerer-rows-{args.qencoder}.json"
+    cache = args.workdir / f"answerer-rows-{qencoder_tag(args)}.json"
     if args.reuse and cache.exists():
         groups = json.loads(cache.read_text())
     else:

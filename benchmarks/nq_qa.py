@@ -35,6 +35,7 @@ from qa_harness import (  # noqa: E402
     line,
     open_index,
     print_reliability,
+    qencoder_tag,
     shared_words,
     timed_answer,
     write_results,
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     add_qencoder_option(ap)
     args = ap.parse_args()
+    qencoder_tag(args)  # --qencoder-model, if given
 
     rows = read_nq(args.nq)
     corpus = args.workdir / "corpus"

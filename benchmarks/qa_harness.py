@@ -120,10 +120,29 @@ QENCODER_USES = ("none", "sentences", "all")
 
 
 def add_qencoder_option(ap: Any) -> None:
-    """``--qencoder``: what the trained question encoder serves (the product's use by default)."""
+    """``--qencoder``: what the trained question encoder serves (the product's use by default);
+    ``--qencoder-model``: another trained file in its place (see :func:`qencoder_tag`)."""
     ap.add_argument("--qencoder", choices=QENCODER_USES, default=TUNED_FOR,
                     help="the trained question encoder: not used, for sentences only, or for "
                     f"passage retrieval too (default: {TUNED_FOR}, as the product)")
+    ap.add_argument("--qencoder-model", type=Path, metavar="MODEL.onnx",
+                    help="a question encoder trained by train_qencoder.py, used instead of the "
+                    "shipped one (an experiment's; its sha256 is taken from the file)")
+
+
+def qencoder_tag(args: Any) -> str:
+    """How the question encoder is used, and which file when not the shipped one: the
+    benchmark's choice, put in its cache names. Points the product at that file first."""
+    path = getattr(args, "qencoder_model", None)
+    if path is None:
+        return str(args.qencoder)
+    import assistant.qencoder as qe
+    from index.load import file_sha256
+
+    if path.name != qe.MODEL_NAME or not path.is_file():
+        sys.exit(f"--qencoder-model: no {qe.MODEL_NAME} at {path}")
+    qe.MODEL_DIR, qe.MODEL_SHA256 = path.parent, file_sha256(path)
+    return f"{args.qencoder}-{qe.MODEL_SHA256[:12]}"
 
 
 def open_index(

@@ -34,6 +34,7 @@ from qa_harness import (  # noqa: E402
     line,
     open_index,
     print_reliability,
+    qencoder_tag,
     shared_words,
     timed_answer,
     write_results,
@@ -130,6 +131,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
     add_qencoder_option(ap)
     args = ap.parse_args()
+    qencoder_tag(args)  # --qencoder-model, if given
 
     corpus, store = args.workdir / "corpus", args.workdir / "store"
     chars = write_articles(args.squad / "dev-v1.1.json", corpus)
