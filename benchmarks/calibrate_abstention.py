@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
-from qa_harness import add_qencoder_option, contains, open_index, qencoder_tag  # noqa: E402
+from qa_harness import add_model_options, contains, models_tag, open_index  # noqa: E402
 from squad_qa import load_questions, unanswerable, write_articles  # noqa: E402
 
 from assistant.abstain import (  # noqa: E402
@@ -202,10 +202,10 @@ def main() -> None:
                     help="keep abstain.py's decision weights (the threshold is still set by "
                          "--max-refusals) and refit the confidence")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "abstention.json")
-    add_qencoder_option(ap)
+    add_model_options(ap)
     args = ap.parse_args()
 
-    tag = qencoder_tag(args)
+    tag = models_tag(args)
     cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}-{tag}-reader.json"
     if args.reuse and cache.exists():
         rows = json.loads(cache.read_text())

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
 from qa_harness import (  # noqa: E402
-    add_qencoder_option,
+    add_model_options,
     contains,
+    models_tag,
     open_index,
-    qencoder_tag,
     write_results,
 )
 from squad_qa import load_questions, write_articles  # noqa: E402
@@ -113,10 +113,10 @@ def main() -> None:
     ap.add_argument("--ablate", action="store_true",
                     help="also refit without each feature in turn and report its check top-1")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "answerer.json")
-    add_qencoder_option(ap)
+    add_model_options(ap)
     args = ap.parse_args()
 
-    cache = args.workdir / f"answerer-rows-{qencoder_tag(args)}.json"
+    cache = args.workdir / f"answerer-rows-{models_tag(args)}.json"
     if args.reuse and cache.exists():
         groups = json.loads(cache.read_text())
     else:

@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
-    add_qencoder_option,
+    add_model_options,
     in_own_words,
     line,
+    models_tag,
     open_index,
     print_reliability,
-    qencoder_tag,
     shared_words,
     timed_answer,
     write_results,
@@ -95,9 +95,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=0, help="only the first N of the sample")
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--out", type=Path)
-    add_qencoder_option(ap)
+    add_model_options(ap)
     args = ap.parse_args()
-    qencoder_tag(args)  # --qencoder-model, if given
+    models_tag(args)  # --qencoder-model, --reader-model, if given
 
     rows = read_nq(args.nq)
     corpus = args.workdir / "corpus"

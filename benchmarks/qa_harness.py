@@ -119,30 +119,38 @@ def write_results(path: Path, data: dict[str, Any]) -> None:
 QENCODER_USES = ("none", "sentences", "all")
 
 
-def add_qencoder_option(ap: Any) -> None:
+def add_model_options(ap: Any) -> None:
     """``--qencoder``: what the trained question encoder serves (the product's use by default);
-    ``--qencoder-model``: another trained file in its place (see :func:`qencoder_tag`)."""
+    ``--qencoder-model`` and ``--reader-model``: other trained files in the shipped ones'
+    places (see :func:`models_tag`)."""
     ap.add_argument("--qencoder", choices=QENCODER_USES, default=TUNED_FOR,
                     help="the trained question encoder: not used, for sentences only, or for "
                     f"passage retrieval too (default: {TUNED_FOR}, as the product)")
     ap.add_argument("--qencoder-model", type=Path, metavar="MODEL.onnx",
                     help="a question encoder trained by train_qencoder.py, used instead of the "
                     "shipped one (an experiment's; its sha256 is taken from the file)")
+    ap.add_argument("--reader-model", type=Path, metavar="MODEL.onnx",
+                    help="a reader trained by train_reader.py, used instead of the shipped one "
+                    "(an experiment's; its sha256 is taken from the file)")
 
 
-def qencoder_tag(args: Any) -> str:
-    """How the question encoder is used, and which file when not the shipped one: the
-    benchmark's choice, put in its cache names. Points the product at that file first."""
-    path = getattr(args, "qencoder_model", None)
-    if path is None:
-        return str(args.qencoder)
+def models_tag(args: Any) -> str:
+    """How the question encoder is used, and which trained files when not the shipped ones:
+    the benchmark's choice, put in its cache names. Points the product at those files first."""
     import assistant.qencoder as qe
+    from assistant import reader as rd
     from index.load import file_sha256
 
-    if path.name != qe.MODEL_NAME or not path.is_file():
-        sys.exit(f"--qencoder-model: no {qe.MODEL_NAME} at {path}")
-    qe.MODEL_DIR, qe.MODEL_SHA256 = path.parent, file_sha256(path)
-    return f"{args.qencoder}-{qe.MODEL_SHA256[:12]}"
+    tag = str(args.qencoder)
+    for option, module in (("qencoder_model", qe), ("reader_model", rd)):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        if path.name != module.MODEL_NAME or not path.is_file():
+            sys.exit(f"--{option.replace('_', '-')}: no {module.MODEL_NAME} at {path}")
+        module.MODEL_DIR, module.MODEL_SHA256 = path.parent, file_sha256(path)
+        tag += f"-{option.split('_')[0]}-{module.MODEL_SHA256[:12]}"
+    return tag
 
 
 def open_index(

@@ -21,12 +21,15 @@ from index.load import file_sha256 as sha256
 def second_stage(args: argparse.Namespace) -> dict[str, Any]:
     """The options of a run that goes on from a trained reader (none for a run from the
     base weights): its checkpoint and its card record them."""
-    if not (args.init or args.rank_negatives or args.pools or args.near_misses):
+    if not (args.init or args.rank_negatives or args.pools or args.near_misses
+            or args.drop_shared):
         return {}
     stage = {"init": str(args.init), "rank_negatives": args.rank_negatives,
              "rank_weight": args.rank_weight, "pools": args.pools}
     if args.near_misses:  # (absent from the records of runs made before the option)
         stage["near_misses"] = args.near_misses
+    if args.drop_shared:  # (likewise)
+        stage["drop_shared"] = args.drop_shared
     return stage
 
 
@@ -55,6 +58,14 @@ def _steps_and_time(f: dict[str, Any]) -> str:
 
 def _second_stage_text(f: dict[str, Any]) -> str:
     """The card's account of a run that went on from a trained reader (``--init``)."""
+    if f.get("drop_shared") and not f.get("rank_negatives"):
+        return f"""Then, from those weights, a second stage on the same examples where
+{f["drop_shared"]:.0%} of the questions also come asked without some of the words their
+answering sentence holds (each left out at even odds, a content word always kept;
+benchmarks/qencoder_prep.py, drop_shared), with the same sentences and targets, so that the
+reader must find the answer by meaning. Same loss, AdamW, lr {f["lr"]:g}, batch
+{f["batch"]}, warm-up and decay,
+{_steps_and_time(f)}"""
     if f.get("near_misses") and not f.get("rank_negatives"):
         return f"""Then, from those weights, a second stage on the same examples where
 {f["near_misses"]:.0%} of the questions also come with their answering sentence asked by an

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qencoder_prep import training_documents, valid_documents
+from qencoder_prep import drop_shared, training_documents, valid_documents
 from training_common import refuse_other_plan
 
 from assistant import reader as rd
-from assistant.words import stems_of
+from assistant.words import content_words, stem, stems_of
 from index.chunk import sentences
 from index.embed import default_model_files
 
@@ -56,8 +56,11 @@ def near_miss(question: str, sentence: str, names: set[str], rng: random.Random)
 
 def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
               neg_rate: float, before: int = 0, rank_negatives: int = 0,
-              near_misses: float = 0.0) -> list[dict]:
+              near_misses: float = 0.0, drop: float = 0.0) -> list[dict]:
     """Each question's answering sentence with its span, and maybe a hard wrong one.
+    With ``drop``, that share of questions also comes asked without some of the words its
+    answering sentence holds (``qencoder_prep.drop_shared``), with the same sentences and
+    targets (an experiment).
     With ``near_misses``, that share of questions also brings its answering sentence asked
     by a ``near_miss`` of the question, whose target is "no short answer" (an experiment).
     With ``rank_negatives``, every question instead brings that many wrong sentences (those
@@ -95,6 +98,14 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
             base["group"] = g
         out.append({**base, "q": asked(q, text, sp, first), "ctx": text[lo:hi],
                     "a": q["start"] - lo, "b": q["end"] - lo})
+        dropped = None
+        if drop and rng.random() < drop:
+            gold = stems_of(text[lo:hi])
+            shared = [w for w in content_words(q["q"]) if stem(w) in gold]
+            if (dq := drop_shared(q["q"], shared, rng)) != q["q"]:
+                dropped = {"q": dq}
+                out.append({**base, "q": asked(dropped, text, sp, first), "ctx": text[lo:hi],
+                            "a": q["start"] - lo, "b": q["end"] - lo, "dropped": True})
         if near_misses and rng.random() < near_misses:
             if d not in names:
                 names[d] = doc_names(text)
@@ -117,6 +128,9 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
             s, e = sp[i]
             out.append({**base, "q": asked(q, text, sp, i), "ctx": text[s:e],
                         "a": -1, "b": -1})
+            if dropped is not None:  # the shortened question meets the same wrong sentence
+                out.append({**base, "q": asked(dropped, text, sp, i), "ctx": text[s:e],
+                            "a": -1, "b": -1, "dropped": True})
     return out
 
 
@@ -142,6 +156,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         plan["rank_negatives"] = args.rank_negatives
     if args.near_misses:  # (likewise)
         plan["near_misses"] = args.near_misses
+    if args.drop_shared:  # (likewise)
+        plan["drop_shared"] = args.drop_shared
     if path.exists():
         data = pickle.loads(path.read_bytes())
         refuse_other_plan(path, data.get("plan", plan), plan)
@@ -151,14 +167,14 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     docs, qs = training_documents(args, rng, 80)
     valid_docs = valid_documents(list(range(len(docs))), args.seed)
     examples = _examples(docs, qs, rng, args.neg_rate, args.context_before,
-                         args.rank_negatives, args.near_misses)
+                         args.rank_negatives, args.near_misses, args.drop_shared)
     tok = rd.tokenizer(default_model_files()[1])
     kept = []
     for ex in examples:
         enc = rd.encode_pairs(tok, ex["q"], [ex["ctx"]])[0]
         lab = span_labels(enc, ex["a"], ex["b"])
-        if lab is None:
-            continue
+        if lab is None or (ex.get("dropped") and ex["doc"] in valid_docs):
+            continue  # (validation asks its questions as they were written)
         ex.update(ids=enc.ids, types=enc.type_ids, start=lab[0], end=lab[1],
                   valid=ex["doc"] in valid_docs)
         kept.append(ex)

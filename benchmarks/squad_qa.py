@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
-    add_qencoder_option,
+    add_model_options,
     in_own_words,
     line,
+    models_tag,
     open_index,
     print_reliability,
-    qencoder_tag,
     shared_words,
     timed_answer,
     write_results,
@@ -129,9 +129,9 @@ def main() -> None:
                     help="also ask unanswerable questions (SQuAD 2.0, HotpotQA, RGB) of the "
                     "articles and report how many are refused")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
-    add_qencoder_option(ap)
+    add_model_options(ap)
     args = ap.parse_args()
-    qencoder_tag(args)  # --qencoder-model, if given
+    models_tag(args)  # --qencoder-model, --reader-model, if given
 
     corpus, store = args.workdir / "corpus", args.workdir / "store"
     chars = write_articles(args.squad / "dev-v1.1.json", corpus)

@@ -372,6 +372,10 @@ def main() -> None:
                     help="experiment: this share of questions also asked, with a name or "
                     "number swapped for another of the document's, of their answering "
                     "sentence, target 'no short answer' (reader_prep.near_miss)")
+    ap.add_argument("--drop-shared", type=float, default=0.0, metavar="P",
+                    help="experiment: this share of questions also asked without some of the "
+                    "words their answering sentence holds, same sentences and targets "
+                    "(qencoder_prep.drop_shared)")
     ap.add_argument("--init", type=Path,
                     help="start from this trained reader's final.pt instead of the base")
     ap.add_argument("--epochs", type=int, default=1,
