@@ -202,3 +202,31 @@ def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> Non
     first = reread.reread(q, ranked)
     assert first[0].text.startswith("Huawei")  # the reader's reading outweighs the ranking's
     assert [s.score for s in first] == [0.5, 1.0]  # the ranking's own scores are kept
+
+
+def test_training_questions_asked_without_their_sentences_words_keep_sentence_and_span() -> None:
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    import random
+
+    from reader_card import _second_stage_text
+    from reader_prep import _examples
+
+    text = ("The harbour was dredged in 1887. Its new quay opened to steamers two years later, "
+            "in 1889. Fishing boats kept the old one.")
+    start = text.index("1889")
+    docs = [{"text": text}]
+    qs = [{"q": "When did the new quay open to steamers?", "doc": 0, "start": start,
+           "end": start + 4, "set": "squad", "answers": ["1889"]}]
+    assert not any(ex.get("dropped") for ex in _examples(docs, qs, random.Random(3), 1.0))
+    both = _examples(docs, qs, random.Random(3), neg_rate=1.0, drop=1.0)
+    asked = [ex for ex in both if not ex.get("dropped")]
+    dropped = [ex for ex in both if ex.get("dropped")]
+    assert len(asked) == 2 and asked[1]["a"] == -1  # the answering sentence, a wrong one
+    assert [(ex["ctx"], ex["a"], ex["b"]) for ex in dropped] == [
+        (ex["ctx"], ex["a"], ex["b"]) for ex in asked]  # same sentences, same targets
+    assert all(ex["q"] != qs[0]["q"] and ex["q"].startswith("When did the") for ex in dropped)
+    assert dropped[0]["ctx"][dropped[0]["a"]:dropped[0]["b"]] == "1889"
+    card = _second_stage_text({"drop_shared": 0.5, "lr": 3e-5, "batch": 32, "steps": 1200,
+                               "nq_repeat": 2, "seed": 17, "train_hours": 0.2,
+                               "prep_seconds": 120})
+    assert "50% of the questions also come asked without some of the words" in card
