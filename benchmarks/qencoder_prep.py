@@ -170,11 +170,10 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                  for ans in q["answers"]):
                             skip.append(s)
                 if pos:
-                    gold = stems_of(" ".join(gold_text))
                     rows.append({"q": q["q"], "set": name, "doc": q["doc"], "pool": pool,
                                  "pos": pos, "skip": skip,
-                                 "shared": sorted({w for w in content_words(q["q"])
-                                                   if stem(w) in gold})})
+                                 "shared": sorted(set(shared_with(q["q"],
+                                                                  " ".join(gold_text))))})
     # Validation: whole SQuAD articles and NQ paragraphs kept apart from training.
     valid_docs = valid_documents(sorted({r["doc"] for r in rows}), args.seed)
     for r in rows:
@@ -188,6 +187,13 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
           f"({sum(r['valid'] for r in rows):,} kept for validation), "
           f"{meta['seconds']:.0f} s", flush=True)
     return meta
+
+
+def shared_with(question: str, sentence: str) -> list[str]:
+    """The question's content words whose stems ``sentence`` also holds, in the question's
+    order."""
+    gold = stems_of(sentence)
+    return [w for w in content_words(question) if stem(w) in gold]
 
 
 def drop_shared(question: str, shared: list[str], rng: random.Random) -> str:

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qencoder_prep import drop_shared, training_documents, valid_documents
+from qencoder_prep import drop_shared, shared_with, training_documents, valid_documents
 from training_common import refuse_other_plan
 
 from assistant import reader as rd
-from assistant.words import content_words, stem, stems_of
+from assistant.words import stems_of
 from index.chunk import sentences
 from index.embed import default_model_files
 
@@ -100,9 +100,7 @@ def _examples(docs: list[dict], qs: list[dict], rng: random.Random,
                     "a": q["start"] - lo, "b": q["end"] - lo})
         dropped = None
         if drop and rng.random() < drop:
-            gold = stems_of(text[lo:hi])
-            shared = [w for w in content_words(q["q"]) if stem(w) in gold]
-            if (dq := drop_shared(q["q"], shared, rng)) != q["q"]:
+            if (dq := drop_shared(q["q"], shared_with(q["q"], text[lo:hi]), rng)) != q["q"]:
                 dropped = {"q": dq}
                 out.append({**base, "q": asked(dropped, text, sp, first), "ctx": text[lo:hi],
                             "a": q["start"] - lo, "b": q["end"] - lo, "dropped": True})
