@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nq_qa  # noqa: E402
-from qa_harness import add_model_options, contains, models_tag, open_index  # noqa: E402
+from qa_harness import add_model_options, contains, open_index, use_model_options  # noqa: E402
 from squad_qa import load_questions, unanswerable, write_articles  # noqa: E402
 
 from assistant.abstain import (  # noqa: E402
@@ -205,7 +205,7 @@ def main() -> None:
     add_model_options(ap)
     args = ap.parse_args()
 
-    tag = models_tag(args)
+    tag = use_model_options(args)
     cache = args.workdir / f"abstention-rows-{args.seed}-{args.n}-{tag}-reader.json"
     if args.reuse and cache.exists():
         rows = json.loads(cache.read_text())

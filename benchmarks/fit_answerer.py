@@ -33,8 +33,8 @@ import nq_qa  # noqa: E402
 from qa_harness import (  # noqa: E402
     add_model_options,
     contains,
-    models_tag,
     open_index,
+    use_model_options,
     write_results,
 )
 from squad_qa import load_questions, write_articles  # noqa: E402
@@ -116,7 +116,7 @@ def main() -> None:
     add_model_options(ap)
     args = ap.parse_args()
 
-    cache = args.workdir / f"answerer-rows-{models_tag(args)}.json"
+    cache = args.workdir / f"answerer-rows-{use_model_options(args)}.json"
     if args.reuse and cache.exists():
         groups = json.loads(cache.read_text())
     else:

@@ -31,13 +31,12 @@ from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
     add_model_options,
-    in_own_words,
     line,
-    models_tag,
     open_index,
     print_reliability,
     shared_words,
     timed_answer,
+    use_model_options,
     write_results,
 )
 
@@ -97,7 +96,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     add_model_options(ap)
     args = ap.parse_args()
-    models_tag(args)  # --qencoder-model, --reader-model, if given
+    use_model_options(args)
 
     rows = read_nq(args.nq)
     corpus = args.workdir / "corpus"
@@ -109,18 +108,16 @@ def main() -> None:
     qs = questions(rows, args.sample)
     if args.n:
         qs = qs[: args.n]
-    tally, own = Tally(), Tally()
+    tally = Tally(own_words=Tally())
     for q in qs:
         res, ms = timed_answer(retriever, answerer, q["question"], args.k)
-        for t in (tally, own) if in_own_words(q["shared"]) else (tally,):
-            t.add(q["answers"], res.text, res.abstained, res.citations, res.passages, ms,
-                  gold_source=q["source"], texts=texts, confidence=res.confidence)
+        tally.add(q["answers"], res.text, res.abstained, res.citations, res.passages, ms,
+                  gold_source=q["source"], texts=texts, confidence=res.confidence,
+                  shared=q["shared"])
     row = tally.row()
-    row["own_words"] = own.row()
     print(f"\nNQ {args.sample} sample: {len(qs)} questions, k={args.k}\n")
     print(HEADER)
     print(line("hybrid", row))
-    print(line("  own words", row["own_words"]) + f"  ({own.n} questions)")
     print("\nconfidence of the answers given:")
     print_reliability(row)
     out = args.out or HERE / "results" / f"nq_qa_{args.sample}.json"

@@ -122,7 +122,7 @@ QENCODER_USES = ("none", "sentences", "all")
 def add_model_options(ap: Any) -> None:
     """``--qencoder``: what the trained question encoder serves (the product's use by default);
     ``--qencoder-model`` and ``--reader-model``: other trained files in the shipped ones'
-    places (see :func:`models_tag`)."""
+    places (see :func:`use_model_options`)."""
     ap.add_argument("--qencoder", choices=QENCODER_USES, default=TUNED_FOR,
                     help="the trained question encoder: not used, for sentences only, or for "
                     f"passage retrieval too (default: {TUNED_FOR}, as the product)")
@@ -134,9 +134,10 @@ def add_model_options(ap: Any) -> None:
                     "(an experiment's; its sha256 is taken from the file)")
 
 
-def models_tag(args: Any) -> str:
-    """How the question encoder is used, and which trained files when not the shipped ones:
-    the benchmark's choice, put in its cache names. Points the product at those files first."""
+def use_model_options(args: Any) -> str:
+    """Point the product at the ``--qencoder-model`` / ``--reader-model`` files, if given;
+    returns how the question encoder is used and which files, for the benchmark's cache
+    names."""
     import assistant.qencoder as qe
     from assistant import reader as rd
     from index.load import file_sha256
@@ -176,7 +177,9 @@ def open_index(
 
 @dataclass
 class Tally:
-    """Running counts over graded questions; ``row()`` gives the rates."""
+    """Running counts over graded questions; ``row()`` gives the rates. With ``own_words``
+    (a Tally of its own), the questions asked in their own words are also counted apart
+    there, and the row holds theirs as ``own_words``."""
 
     n: int = 0
     in_answer: int = 0
@@ -189,12 +192,18 @@ class Tally:
     words: list[int] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
     confident: list[tuple[float, bool]] = field(default_factory=list)  # answers given
+    own_words: Tally | None = None
 
     def add(self, answers: list[str], text: str, abstained: bool, cited: Iterable[Any],
             passages: Iterable[Any], ms: float, gold_source: str | None = None,
-            texts: dict[str, str] | None = None, confidence: float | None = None) -> bool:
-        """Grade one answer; returns whether the gold is in its text."""
+            texts: dict[str, str] | None = None, confidence: float | None = None,
+            shared: float | None = None) -> bool:
+        """Grade one answer (``shared``: see :func:`shared_words`); returns whether the gold
+        is in its text."""
         cited = list(cited)
+        if self.own_words is not None and in_own_words(shared):
+            self.own_words.add(answers, text, abstained, cited, passages, ms, gold_source,
+                               texts, confidence)
         self.n += 1
         self.abstained += abstained
         ok = (not abstained) and contains(text, answers)
@@ -218,6 +227,7 @@ class Tally:
         n = max(self.n, 1)
         bands, ece = reliability(self.confident)
         lat = sorted(self.latency) or [0.0]
+        own = {"own_words": self.own_words.row()} if self.own_words is not None else {}
         return {
             "n": self.n,
             "gold_in_answer": self.in_answer / n,
@@ -232,6 +242,7 @@ class Tally:
             # How well confidence is calibrated here, as `assistant eval` reports it.
             "reliability": bands,
             "calibration_error": ece,
+            **own,
         }
 
 
@@ -240,10 +251,14 @@ HEADER = (f"{'':12} {'in answer':>9} {'1st sent':>8} {'in cited':>8} {'retrieved
 
 
 def line(name: str, r: dict[str, Any]) -> str:
-    return (f"{name:12} {r['gold_in_answer']:9.1%} {r['gold_in_first_sentence']:8.1%} "
+    """``r`` as a row of the table under HEADER; and its own-words row under it, if it has one."""
+    text = (f"{name:12} {r['gold_in_answer']:9.1%} {r['gold_in_first_sentence']:8.1%} "
             f"{r['gold_in_cited_passage']:8.1%} {r['gold_in_retrieved']:9.1%} "
             f"{r['abstained']:7.1%} {r['answer_words_median']:5.0f} {r['citations_exact']:>11} "
             f"{r['latency_ms_p50']:6.1f} {r['latency_ms_p95']:6.1f}")
+    if "own_words" in r:
+        text += f"\n{line('  own words', r['own_words'])}  ({r['own_words']['n']} questions)"
+    return text
 
 
 def print_reliability(row: dict[str, Any]) -> None:

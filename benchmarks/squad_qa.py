@@ -30,13 +30,12 @@ from qa_harness import (  # noqa: E402
     HEADER,
     Tally,
     add_model_options,
-    in_own_words,
     line,
-    models_tag,
     open_index,
     print_reliability,
     shared_words,
     timed_answer,
+    use_model_options,
     write_results,
 )
 
@@ -131,7 +130,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "squad_qa.json")
     add_model_options(ap)
     args = ap.parse_args()
-    models_tag(args)  # --qencoder-model, --reader-model, if given
+    use_model_options(args)
 
     corpus, store = args.workdir / "corpus", args.workdir / "store"
     chars = write_articles(args.squad / "dev-v1.1.json", corpus)
@@ -150,22 +149,17 @@ def main() -> None:
     print(HEADER)
     for mode in args.modes.split(","):
         use, retriever.fusion = MODES[mode]
-        tally, own = Tally(), Tally()
+        tally = Tally(own_words=Tally())
         for q in questions:
             res, ms = timed_answer(retriever, answerer, q["question"], args.k, use=use)
             ok = tally.add(q["answers"], res.text, res.abstained, res.citations, res.passages,
-                           ms, texts=texts, confidence=res.confidence)
-            if in_own_words(q["shared"]):
-                own.add(q["answers"], res.text, res.abstained, res.citations, res.passages,
-                        ms, texts=texts, confidence=res.confidence)
+                           ms, texts=texts, confidence=res.confidence, shared=q["shared"])
             if mode == "hybrid" and args.features:
                 # Label: answerable; "good" when the answer holds the gold answer.
                 feats.append({"kind": "squad1", "answerable": True, "correct": ok,
                               **res.evidence.to_json()})
         results["modes"][mode] = row = tally.row()
-        row["own_words"] = own.row()
         print(line(mode, row))
-        print(line("  own words", row["own_words"]) + f"  ({own.n} questions)")
     if "hybrid" in results["modes"]:
         print("\nconfidence of the answers given (hybrid):")
         print_reliability(results["modes"]["hybrid"])
