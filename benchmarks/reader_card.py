@@ -58,20 +58,20 @@ def _steps_and_time(f: dict[str, Any]) -> str:
 
 def _second_stage_text(f: dict[str, Any]) -> str:
     """The card's account of a run that went on from a trained reader (``--init``)."""
-    if f.get("drop_shared") and not f.get("rank_negatives"):
-        return f"""Then, from those weights, a second stage on the same examples where
-{f["drop_shared"]:.0%} of the questions also come asked without some of the words their
+    added = {
+        "drop_shared": """asked without some of the words their
 answering sentence holds (each left out at even odds, a content word always kept;
 benchmarks/qencoder_prep.py, drop_shared), with the same sentences and targets, so that the
-reader must find the answer by meaning. Same loss, AdamW, lr {f["lr"]:g}, batch
-{f["batch"]}, warm-up and decay,
-{_steps_and_time(f)}"""
-    if f.get("near_misses") and not f.get("rank_negatives"):
-        return f"""Then, from those weights, a second stage on the same examples where
-{f["near_misses"]:.0%} of the questions also come with their answering sentence asked by an
+reader must find the answer by meaning.""",
+        "near_misses": """with their answering sentence asked by an
 altered question: a name or number the question shares with the sentence swapped for another
 of the same kind that the document names elsewhere (benchmarks/reader_prep.py, near_miss),
-target `[CLS]` (the near misses SQuAD 2.0's writers made by hand). Same loss, AdamW,
+target `[CLS]` (the near misses SQuAD 2.0's writers made by hand).""",
+    }
+    for option, rows in added.items():
+        if f.get(option) and not f.get("rank_negatives"):
+            return f"""Then, from those weights, a second stage on the same examples where
+{f[option]:.0%} of the questions also come {rows} Same loss, AdamW,
 lr {f["lr"]:g}, batch {f["batch"]}, warm-up and decay,
 {_steps_and_time(f)}"""
     wrong = (f"the {f['rank_negatives']} sentences of its document sharing the most words with "
