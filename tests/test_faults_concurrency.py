@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import read_file_text, subprocess_env
-from fault_helpers import QUESTIONS, Writer, assert_consistent, generated_index, read_store
+from fault_helpers import QUESTIONS, assert_consistent, generated_index, read_store
+from fault_writer import Writer
 
 from assistant.config import Config
 from assistant.service import Assistant

@@ -1,7 +1,7 @@
 """``assistant index`` killed with SIGKILL mid-build: the next run repairs by itself.
 
 Every kill is real (a child process, SIGKILL, no cleanup). The deterministic points
-are reached by pausing the child there (see ``fault_helpers.Writer``); a last test
+are reached by pausing the child there (see ``fault_writer.Writer``); a last test
 kills at random moments instead, to land inside Chroma's and SQLite's own writes.
 After the repairing run, a fresh process must find Chroma, the FTS5 index and the
 manifest agreeing exactly with the corpus, and the answers must be those of a
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from fault_helpers import (
-    Writer,
     answers_from,
     assert_consistent,
     comparable,
@@ -28,6 +27,7 @@ from fault_helpers import (
     read_store,
     same_content,
 )
+from fault_writer import Writer
 
 from index.build import build_index
 
