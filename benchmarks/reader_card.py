@@ -40,8 +40,12 @@ def _first_stage_text(f: dict[str, Any], steps_text: str | None = None) -> str:
     passes = "one pass" if epochs == 1 else f"{epochs} passes, each shuffled afresh"
     steps_text = steps_text or f"{steps:,} steps ({passes})"
     bf16_text = " matrix products in bfloat16 (CPU autocast)," if f.get("bf16") else ""
+    placed = ("" if f.get("squad_occurrence", "first") == "first" else """ (a SQuAD
+answer the paragraph holds more than once is taken where its sentence shares the most words
+with the question; the train file puts it at its first occurrence, another sentence for 3%
+of the questions)""")
     return f"""Each question gives its answering sentence (split as the answerer splits documents)
-with the gold span, and with probability {f["neg_rate"]:g} the sentence of the same document
+with the gold span{placed}, and with probability {f["neg_rate"]:g} the sentence of the same document
 sharing the most words with the question that does not hold the answer, whose target is `[CLS]`.
 Cross-entropy on start and end over `[CLS]` and the sentence's tokens; AdamW, lr {f["lr"]:g},
 batch {f["batch"]}, linear warm-up (10%) and decay, {steps_text},
@@ -100,6 +104,7 @@ def write_card(out: Path, args: argparse.Namespace, data: dict, log: dict, exp: 
         "batch": args.batch, "lr": args.lr,
         "bf16": args.bf16,
         "neg_rate": args.neg_rate, "nq_repeat": args.nq_repeat,
+        "squad_occurrence": args.squad_occurrence,
         "max_tokens": rd.MAX_TOKENS, "max_question_tokens": rd.MAX_QUESTION_TOKENS,
         "threads": args.threads, "prep_seconds": data["seconds"],
         "train_hours": round(log.get("seconds", 0) / 3600, 2),

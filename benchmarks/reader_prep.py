@@ -156,6 +156,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         plan["near_misses"] = args.near_misses
     if args.drop_shared:  # (likewise)
         plan["drop_shared"] = args.drop_shared
+    if args.squad_occurrence != "first":  # (likewise)
+        plan["squad_occurrence"] = args.squad_occurrence
     if path.exists():
         data = pickle.loads(path.read_bytes())
         refuse_other_plan(path, data.get("plan", plan), plan)

@@ -28,6 +28,10 @@ def add_common_args(ap: argparse.ArgumentParser, *, workdir: Path, out: Path, sq
     ap.add_argument("--valid-n", type=int, default=valid_n)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=seed)
+    ap.add_argument("--squad-occurrence", choices=("question", "first"), default="question",
+                    help="where a SQuAD answer that occurs more than once is: in the sentence "
+                         "sharing most words with the question (default), or at its first "
+                         "occurrence, as the file places it")
     ap.add_argument("--smoke", action="store_true",
                     help="a few steps on a tiny sample, export included (for CI)")
 
@@ -65,6 +69,9 @@ def run_plan(args: argparse.Namespace, steps: int) -> dict[str, Any]:
     return {"steps": steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
             "nq_repeat": args.nq_repeat, "squad_n": args.squad_n,
             "epochs": args.epochs,
+            # Runs from before SQuAD answers were placed by the question recorded nothing.
+            **({"squad_occurrence": args.squad_occurrence}
+               if args.squad_occurrence != "first" else {}),
             **({"drop_shared": args.drop_shared} if getattr(args, "drop_shared", 0) else {})}
 
 

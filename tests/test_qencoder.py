@@ -117,3 +117,23 @@ def test_a_question_asked_without_its_sentences_words_keeps_the_rest() -> None:
     # Never a question with no content word left: then it is asked as it was.
     assert drop_shared("Who wrote Hamlet?", ["wrote", "hamlet"], random.Random(0)) in {
         "Who wrote Hamlet?", "Who Hamlet?", "Who wrote"}
+
+
+def test_a_squad_answer_is_placed_in_the_sentence_that_answers_its_question() -> None:
+    # The SQuAD train file puts every answer at its first occurrence; the training scripts
+    # place it where the question's words are, and never inside another word.
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    from qencoder_prep import answer_place
+
+    ctx = ("The reserve is home to around 280 giant pandas. In Mianyang, 1,700 people were "
+           "buried. By May 20, 2 pandas at the reserve were found injured.")
+    q = "How many pandas at the reserve were found injured?"
+    first = ctx.index("2")  # inside "280"
+    assert answer_place(ctx, q, "2", first) == ctx.index("2 pandas at") != first
+    # One whole-word occurrence: that one, whatever the file said.
+    assert answer_place(ctx, "How many were buried?", "1,700", 0) == ctx.index("1,700")
+    # None stands as a whole word: the file's place is kept.
+    assert answer_place("US$75 billion in damage", "How much?", "$75 billion", 2) == 2
+    # A tie in shared words: the earliest occurrence.
+    two = "Paris is big. Paris is old."
+    assert answer_place(two, "Which city?", "Paris", 0) == 0

@@ -157,6 +157,8 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     model = out / reader.MODEL_NAME
     card = (out / reader.CARD_NAME).read_text()
     assert file_sha256(model) in card and '"bf16": true' in card and '"epochs": 2' in card
+    # SQuAD answers placed by the question (qencoder_prep.answer_place), and the card says so
+    assert '"squad_occurrence": "question"' in card and "holds more than once" in card
     smoke = reader.Reader(model, default_model_files()[1])
     hits = smoke.spans("What about the network?", ["The new network opens in May.", "No."])
     assert len(hits) == 2 and all(h is None or 0 <= h[0] < h[1] for h in hits)
@@ -230,3 +232,4 @@ def test_training_questions_asked_without_their_sentences_words_keep_sentence_an
                                "nq_repeat": 2, "seed": 17, "train_hours": 0.2,
                                "prep_seconds": 120})
     assert "50% of the questions also come asked without some of the words" in card
+
