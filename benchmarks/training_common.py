@@ -39,6 +39,7 @@ def add_common_args(ap: argparse.ArgumentParser, *, workdir: Path, out: Path, sq
 def settle(args: argparse.Namespace, shipped: Path, smoke_valid_n: int) -> None:
     """Smoke settings (a smoke run never replaces the shipped model), the data folder
     checked, the work folder made."""
+    refuse_emulated_bf16(args)
     if args.smoke:
         args.max_steps, args.every, args.valid_n, args.batch = 4, 2, smoke_valid_n, 8
         if args.out == shipped:
@@ -47,6 +48,27 @@ def settle(args: argparse.Namespace, shipped: Path, smoke_valid_n: int) -> None:
         if not (args.train / name).is_file():
             raise SystemExit(f"No {name} in {args.train}: pass --train DIR (../shared/train)")
     args.workdir.mkdir(parents=True, exist_ok=True)
+
+
+def bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX);
+    None when its flags cannot be read (not Linux)."""
+    try:
+        flags = set(cpuinfo.read_text(errors="replace").split())
+    except OSError:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def refuse_emulated_bf16(args: argparse.Namespace, cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
+    """Stop a run asked for in bfloat16 on a CPU that would emulate it: on an AVX2-only
+    machine each step took 10x as long as in fp32 (train_speed.py measures both), so
+    the shipped model's two-hour command would run for days. A smoke run goes on."""
+    if getattr(args, "bf16", False) and not args.smoke and bf16_units(cpuinfo) is False:
+        raise SystemExit(
+            "--bf16: this CPU has no bfloat16 matrix units (AVX512-BF16 or AMX), so bfloat16 "
+            "would be emulated, about 10x slower than fp32. Leave out --bf16 (fp32 gives a "
+            "slightly different model; python benchmarks/train_speed.py measures both here).")
 
 
 def linear_schedule(opt: Any, steps: int) -> Any:

@@ -233,3 +233,21 @@ def test_training_questions_asked_without_their_sentences_words_keep_sentence_an
                                "prep_seconds": 120})
     assert "50% of the questions also come asked without some of the words" in card
 
+
+def test_a_long_run_in_bf16_is_refused_where_the_cpu_would_emulate_it(tmp_path: Path) -> None:
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    from argparse import Namespace
+
+    from training_common import bf16_units, refuse_emulated_bf16
+
+    avx2, amx = tmp_path / "avx2", tmp_path / "amx"
+    avx2.write_text("processor : 0\nflags : fpu sse2 avx avx2 fma\n")
+    amx.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert bf16_units(avx2) is False and bf16_units(amx) is True
+    assert bf16_units(tmp_path / "absent") is None  # not Linux: cannot tell, not refused
+    with pytest.raises(SystemExit, match="no bfloat16 matrix units"):
+        refuse_emulated_bf16(Namespace(bf16=True, smoke=False), avx2)
+    refuse_emulated_bf16(Namespace(bf16=True, smoke=True), avx2)  # a smoke run goes on
+    refuse_emulated_bf16(Namespace(bf16=False, smoke=False), avx2)
+    refuse_emulated_bf16(Namespace(bf16=True, smoke=False), amx)
+    refuse_emulated_bf16(Namespace(bf16=True, smoke=False), tmp_path / "absent")
