@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ MODEL_SHA256 = "578e62f089cd8eb62446b73a32747696c1d912c06165514c5b771b797fddd2c9
 MAX_TOKENS = 192  # question and sentence together
 MAX_QUESTION_TOKENS = 48
 MAX_ANSWER_TOKENS = 24
+SPAN_TRIES = 20  # the best spans looked at for one whose brackets and quotes are balanced
 # The probability that a shown phrase is right is a logistic model of the evidence
 # ``phrase_evidence`` gathers (in PHRASE_EVIDENCE's order, then the bias); a phrase is shown
 # at SHOW_AT or above. Fitted on the tuning samples by benchmarks/reader_qa.py --fit: the
@@ -67,12 +68,32 @@ class Span:
     margin: float
 
 
+_OPENS, _CLOSES = "([{\u201c", ")]}\u201d"
+
+
+def balanced(phrase: str) -> bool:
+    """Whether every bracket or double quote ``phrase`` opens it also closes, in order (a
+    phrase such as ``15 kilometres (9 miles`` reads as cut off)."""
+    depth = {o: 0 for o in _OPENS}
+    for ch in phrase:
+        if ch in _OPENS:
+            depth[ch] += 1
+        elif ch in _CLOSES:
+            o = _OPENS[_CLOSES.index(ch)]
+            if depth[o] == 0:
+                return False
+            depth[o] -= 1
+    return not any(depth.values()) and phrase.count('"') % 2 == 0
+
+
 def best_span(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, word_end: np.ndarray,
-              max_tokens: int = MAX_ANSWER_TOKENS) -> Span | None:
+              max_tokens: int = MAX_ANSWER_TOKENS,
+              keep: Callable[[int, int], bool] | None = None) -> Span | None:
     """The span ``first..last`` maximising ``start[first] + end[last]`` among tokens where
     ``allowed`` (a word's first token may start one) and ``word_end`` (a word's last token
-    may end one), at most ``max_tokens`` long; its margin is that sum minus the
-    ``[CLS]`` (no answer) sum. None when the text has no token to mark."""
+    may end one), at most ``max_tokens`` long, and that ``keep(first, last)`` accepts (of
+    the best SPAN_TRIES; the best of all when it accepts none of them); its margin is that
+    sum minus the ``[CLS]`` (no answer) sum. None when the text has no token to mark."""
     n = len(start)
     s = np.where(allowed, start, -np.inf)
     e = np.where(word_end, end, -np.inf)
@@ -80,6 +101,10 @@ def best_span(start: np.ndarray, end: np.ndarray, allowed: np.ndarray, word_end:
     i, j = np.indices((n, n))
     grid[(j < i) | (j - i >= max_tokens)] = -np.inf
     flat = int(np.argmax(grid))
+    if keep is not None and not keep(*divmod(flat, n)):
+        tries = np.argsort(-grid, axis=None, kind="stable")[:SPAN_TRIES]
+        flat = next((int(f) for f in tries if math.isfinite(float(grid.flat[f]))
+                     and keep(*divmod(int(f), n))), flat)
     first, last = divmod(flat, n)
     if not math.isfinite(float(grid[first, last])):
         return None
@@ -198,7 +223,9 @@ class Reader:
             for k, (text, enc) in enumerate(zip(todo, encs, strict=True)):
                 n = len(enc.ids)
                 allowed, word_end = token_masks(enc)
-                span = best_span(logits[k, :n, 0], logits[k, :n, 1], allowed, word_end)
+                span = best_span(logits[k, :n, 0], logits[k, :n, 1], allowed, word_end,
+                                 keep=lambda a, b, t=text, o=enc.offsets:
+                                 balanced(t[o[a][0]:o[b][1]]))
                 memo[text] = None if span is None else (
                     enc.offsets[span.first][0], enc.offsets[span.last][1], span.margin)
         return [memo[t] for t in texts]

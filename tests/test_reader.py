@@ -53,6 +53,30 @@ def test_best_span_keeps_to_whole_words_of_the_sentence_and_a_length_limit() -> 
     assert one.first == one.last and one.first != hua
 
 
+def test_a_phrase_never_opens_a_bracket_or_quote_it_does_not_close() -> None:
+    assert reader.balanced("15 kilometres") and reader.balanced("Resolution (43/53)")
+    assert reader.balanced('the "zip" reflex') and reader.balanced("“wid[en]” choices")
+    for cut in ("15 kilometres (9 miles", 'through "ideological struggle', "miles)",
+                "a) b (", "“short-lived era", "wid[en"):
+        assert not reader.balanced(cut), cut
+    tok = reader.tokenizer(default_model_files()[1])
+    text = "It lies 15 kilometres (9 miles) from the city."
+    enc = reader.encode_pairs(tok, "How far is it?", [text])[0]
+    starts, ends = reader.token_masks(enc)
+    n = len(enc.ids)
+    start, end = np.zeros(n), np.zeros(n)
+    at = {text[enc.offsets[t][0]:enc.offsets[t][1]]: t for t in range(n) if starts[t] or ends[t]}
+    start[at["15"]], end[at["miles"]], end[at["kilometres"]] = 6.0, 5.0, 4.0
+    def phrase(span: reader.Span) -> str:
+        return text[enc.offsets[span.first][0]: enc.offsets[span.last][1]]
+    assert phrase(reader.best_span(start, end, starts, ends)) == "15 kilometres (9 miles"
+    kept = reader.best_span(start, end, starts, ends,
+                            keep=lambda a, b: reader.balanced(phrase(reader.Span(a, b, 0))))
+    assert phrase(kept) == "15 kilometres" and kept.margin == pytest.approx(10.0)
+    # The product's reader keeps to balanced phrases.
+    got = reader.load_reader().spans("How far from the city does it lie?", [text])[0]
+    assert got is not None and reader.balanced(text[got[0]:got[1]])
+
 def test_a_phrase_is_less_sure_when_it_echoes_the_question_or_has_a_rival() -> None:
     q = "Which company will supply 5G technology to Russia?"
 
