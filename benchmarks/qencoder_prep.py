@@ -132,10 +132,20 @@ def training_documents(args: argparse.Namespace, rng: random.Random,
 
 
 def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Chunks, their stored-form sentence vectors, question pools; cached in ``work``."""
+    """Chunks, their stored-form sentence vectors, question pools; cached in ``work`` with
+    the options they depend on (a run with others is refused, as a checkpoint is)."""
+    from training_common import refuse_other_plan  # (it imports this module)
+
     meta_path = work / "prep.json"
+    plan: dict[str, Any] = {"squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
+    if args.squad_occurrence != "first":  # (a cache from before the option recorded nothing)
+        plan["squad_occurrence"] = args.squad_occurrence
     if meta_path.exists():
-        return json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text())
+        # A cache made before plans were recorded: only the placement is known (the first).
+        made = meta.get("plan", {k: v for k, v in plan.items() if k != "squad_occurrence"})
+        refuse_other_plan(meta_path, made, plan)
+        return meta
     t0 = time.time()
     docs, qs = training_documents(args, random.Random(args.seed), 60)
     embedder = OnnxEmbedder().load()
@@ -211,7 +221,8 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         r["valid"] = r["doc"] in valid_docs
     np.save(work / "sentences.npy", sents)
     np.save(work / "passages.npy", vecs.astype(np.float32))
-    meta = {"rows": rows, "sent_offsets": sent_offsets, "seconds": round(time.time() - t0, 1),
+    meta = {"plan": plan, "rows": rows, "sent_offsets": sent_offsets,
+            "seconds": round(time.time() - t0, 1),
             "documents": len(docs), "passages": len(chunks), "sentences": int(len(sents))}
     meta_path.write_text(json.dumps(meta))
     print(f"prep: {len(rows):,} questions with an answering sentence in their pool "

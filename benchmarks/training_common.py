@@ -102,8 +102,8 @@ def refuse_other_plan(path: Path, made: dict[str, Any], plan: dict[str, Any]) ->
     with options other than this run's ``plan``."""
     if made == plan:
         return
-    differ = ", ".join(f"{k} {made.get(k)} (now {v})" for k, v in plan.items()
-                       if made.get(k) != v)
+    differ = ", ".join(f"{k} {made.get(k)} (now {plan.get(k)})"
+                       for k in dict.fromkeys([*plan, *made]) if made.get(k) != plan.get(k))
     raise SystemExit(f"{path} was made by a run with other options: {differ}. "
                      "Run with those options to resume it, or delete it (or pass "
                      "another --workdir) to start again.")

@@ -101,6 +101,10 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     # Resumable: a second run finds its checkpoint and does not start over.
     again = rerun()
     assert again.returncode == 0 and "resumed at step 4/4" in again.stdout
+    # Its prepared data is not reused by a run that would prepare other data.
+    other = rerun("--squad-occurrence", "first")
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    assert "prep.json was made by a run with other options: squad_occurrence" in other.stderr
 
 
 def test_a_question_asked_without_its_sentences_words_keeps_the_rest() -> None:
