@@ -114,13 +114,26 @@ def _nq_docs(path: Path) -> tuple[list[dict], list[dict]]:
     return docs, qs
 
 
+def placement_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The SQuAD answer placement as run plans and caches record it: nothing for ``first``,
+    as runs and caches made before the option recorded nothing."""
+    return {} if args.squad_occurrence == "first" else {"squad_occurrence": args.squad_occurrence}
+
+
+def data_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The options ``training_documents``' questions depend on, for the caches built on them
+    (each adds its own)."""
+    return {"squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke,
+            **placement_plan(args)}
+
+
 def training_documents(args: argparse.Namespace, rng: random.Random,
                        smoke_n: int) -> tuple[list[dict], list[dict]]:
     """SQuAD's documents (whole articles until ``args.squad_n`` questions) then NQ's, and
     their questions, each pointing at its document; ``smoke_n`` questions a set with
     ``--smoke``."""
     sq_docs, sq_qs = _squad_docs(args.train / SQUAD_FILE, args.squad_n, rng,
-                                 getattr(args, "squad_occurrence", "question"))
+                                 args.squad_occurrence)
     nq_docs, nq_qs = _nq_docs(args.train / NQ_FILE)
     if args.smoke:
         sq_docs, nq_docs = sq_docs[:2], nq_docs[:60]
@@ -137,9 +150,7 @@ def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from training_common import refuse_other_plan  # (it imports this module)
 
     meta_path = work / "prep.json"
-    plan: dict[str, Any] = {"squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
-    if args.squad_occurrence != "first":  # (a cache from before the option recorded nothing)
-        plan["squad_occurrence"] = args.squad_occurrence
+    plan = data_plan(args)
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         # A cache made before plans were recorded: only the placement is known (the first).

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_harness import contains, open_index
-from qencoder_prep import training_documents, valid_documents
+from qencoder_prep import data_plan, training_documents, valid_documents
 from reader_prep import span_labels
 from training_common import refuse_other_plan
 
@@ -51,7 +51,7 @@ def _write_corpus(docs: list[dict], folder: Path) -> None:
 
 def pools_prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     path = work / "pools.pkl"
-    plan = {"pools": True, "squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
+    plan = {"pools": True, **data_plan(args)}
     if path.exists():
         data = pickle.loads(path.read_bytes())
         refuse_other_plan(path, data.get("plan", plan), plan)

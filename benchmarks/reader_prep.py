@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qencoder_prep import drop_shared, shared_with, training_documents, valid_documents
+from qencoder_prep import (
+    data_plan,
+    drop_shared,
+    shared_with,
+    training_documents,
+    valid_documents,
+)
 from training_common import refuse_other_plan
 
 from assistant import reader as rd
@@ -148,16 +154,13 @@ def span_labels(enc: Any, a: int, b: int) -> tuple[int, int] | None:
 def prep(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     path = work / "examples.pkl"
     # What the examples depend on beyond the data (squad_n and seed the run plan checks too).
-    plan = {"neg_rate": args.neg_rate, "context_before": args.context_before,
-            "squad_n": args.squad_n, "seed": args.seed, "smoke": args.smoke}
+    plan = {"neg_rate": args.neg_rate, "context_before": args.context_before, **data_plan(args)}
     if args.rank_negatives:  # (absent from the plans of caches made before the option)
         plan["rank_negatives"] = args.rank_negatives
     if args.near_misses:  # (likewise)
         plan["near_misses"] = args.near_misses
     if args.drop_shared:  # (likewise)
         plan["drop_shared"] = args.drop_shared
-    if args.squad_occurrence != "first":  # (likewise)
-        plan["squad_occurrence"] = args.squad_occurrence
     if path.exists():
         data = pickle.loads(path.read_bytes())
         refuse_other_plan(path, data.get("plan", plan), plan)

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from qencoder_prep import NQ_FILE, SQUAD_FILE
+from qencoder_prep import NQ_FILE, SQUAD_FILE, placement_plan
 
 from index.load import file_sha256
 
@@ -91,9 +91,7 @@ def run_plan(args: argparse.Namespace, steps: int) -> dict[str, Any]:
     return {"steps": steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
             "nq_repeat": args.nq_repeat, "squad_n": args.squad_n,
             "epochs": args.epochs,
-            # Runs from before SQuAD answers were placed by the question recorded nothing.
-            **({"squad_occurrence": args.squad_occurrence}
-               if args.squad_occurrence != "first" else {}),
+            **placement_plan(args),
             **({"drop_shared": args.drop_shared} if getattr(args, "drop_shared", 0) else {})}
 
 

@@ -67,6 +67,7 @@ def test_a_phrase_never_opens_a_bracket_or_quote_it_does_not_close() -> None:
     start, end = np.zeros(n), np.zeros(n)
     at = {text[enc.offsets[t][0]:enc.offsets[t][1]]: t for t in range(n) if starts[t] or ends[t]}
     start[at["15"]], end[at["miles"]], end[at["kilometres"]] = 6.0, 5.0, 4.0
+
     def phrase(span: reader.Span) -> str:
         return text[enc.offsets[span.first][0]: enc.offsets[span.last][1]]
     assert phrase(reader.best_span(start, end, starts, ends)) == "15 kilometres (9 miles"
@@ -76,6 +77,7 @@ def test_a_phrase_never_opens_a_bracket_or_quote_it_does_not_close() -> None:
     # The product's reader keeps to balanced phrases.
     got = reader.load_reader().spans("How far from the city does it lie?", [text])[0]
     assert got is not None and reader.balanced(text[got[0]:got[1]])
+
 
 def test_a_phrase_is_less_sure_when_it_echoes_the_question_or_has_a_rival() -> None:
     q = "Which company will supply 5G technology to Russia?"
@@ -203,10 +205,14 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     assert '"first_stage"' in card  # first run's figures
     # ... with the wrong sentences the answerer itself ranks best, from an index it builds
     (tmp_path / "pools").mkdir()
-    smoke_train("train_reader.py", tmp_path / "pools", "--init",
-                str(tmp_path / "work" / "final.pt"), "--pools")
+    pools = smoke_train("train_reader.py", tmp_path / "pools", "--init",
+                        str(tmp_path / "work" / "final.pt"), "--pools")
     card = (tmp_path / "pools" / "out" / reader.CARD_NAME).read_text()
     assert "the best 4 the answerer ranks for it" in card and '"pools": true' in card
+    # its pools, built from the training questions, are not reused for other placements
+    other = pools("--squad-occurrence", "first")
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    assert "pools.pkl was made by a run with other options: squad_occurrence" in other.stderr
     # ... or with near misses: questions altered so that their sentence no longer answers
     (tmp_path / "near").mkdir()
     smoke_train("train_reader.py", tmp_path / "near", "--init",
