@@ -102,6 +102,7 @@ class _Sentence:
     sim: float = 0.0  # cosine of its vector with the question's
     score: float = 0.0  # the ranking model's logit
     reading: float | None = None  # the reader's margin of its best phrase, where it read it
+    verdict: float | None = None  # the reader's logit that it answers, where it read it
     order: float = 0.0  # where it stands: its score, + the reader's weighed margin if read
     features: list[float] = field(default_factory=list)
 
@@ -165,6 +166,8 @@ class ExtractiveAnswerer:
             # question (one about what the documents say is not reread: no margin).
             reader_margin=(best.reading if best and best.reading is not None
                            and not asks_explanation(question) else 0.0),
+            reader_answers=(best.verdict if best and best.verdict is not None
+                            and not asks_explanation(question) else 0.0),
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)
@@ -201,8 +204,10 @@ class ExtractiveAnswerer:
         reads, stay the ranking's."""
         top = scored[:READER_POOL]
         found = self.reader.spans(question, [x.text for x in top])  # type: ignore[union-attr]
-        for x, hit in zip(top, found, strict=True):
+        verdicts = self.reader.answers(question, [x.text for x in top])  # type: ignore[union-attr]
+        for x, hit, verdict in zip(top, found, verdicts, strict=True):
             x.reading = hit[2] if hit else -10.0
+            x.verdict = verdict
         floor = min(x.reading for x in top)
         for x in scored:  # the unread rank below the read ones, as they did by score alone
             x.order = x.score + self.reader_weight * (x.reading if x.reading is not None

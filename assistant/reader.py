@@ -32,9 +32,14 @@ from assistant.models import ShortAnswer
 T = TypeVar("T")
 
 MODEL_NAME = "model.onnx"
+# The graph's second output: for each pair, the logit that the sentence answers the
+# question (benchmarks/reader_decision.py fits it over the last hidden layer; the answerer
+# weighs it in deciding whether to answer). A reader without it reads as 0.
+SPAN_OUTPUT = "span_logits"
+DECISION_OUTPUT = "answers_logit"
 CARD_NAME = "MODEL_CARD.md"
 MODEL_DIR = Path(__file__).with_name("data") / "reader"
-MODEL_SHA256 = "578e62f089cd8eb62446b73a32747696c1d912c06165514c5b771b797fddd2c9"
+MODEL_SHA256 = "7f23fb7d8e30eedfb2d56de8ea84d3579ca81951edbb71daef26af2e94c0794e"
 MAX_TOKENS = 192  # question and sentence together
 MAX_QUESTION_TOKENS = 48
 MAX_ANSWER_TOKENS = 24
@@ -206,20 +211,27 @@ class Reader:
         self._session = ort.InferenceSession(str(model_path), opts,
                                              providers=["CPUExecutionProvider"])
         self._tok = tokenizer(tokenizer_path)
+        names = [o.name for o in self._session.get_outputs()]
+        self._outputs = [names[0], *(n for n in names if n == DECISION_OUTPUT)]
         # The last question's readings: the answerer re-weighs sentences with them and the
         # answer phrase is then read from the chosen ones, without a second run.
         self._memo: tuple[str, dict[str, tuple[int, int, float] | None]] = ("", {})
+        self._verdicts: dict[str, float] = {}
 
     def spans(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float] | None]:
         """For each text, its best phrase as ``(start, end, margin)`` character offsets
         into the text, or None when nothing in it can be marked."""
         if self._memo[0] != question:
             self._memo = (question, {})
+            self._verdicts = {}
         memo = self._memo[1]
         todo = list(dict.fromkeys(t for t in texts if t not in memo))
         if todo:
             encs = encode_pairs(self._tok, question, todo)
-            logits = self._session.run(None, padded(encs))[0]
+            out = self._session.run(self._outputs, padded(encs))
+            logits = out[0]
+            for k, text in enumerate(todo):
+                self._verdicts[text] = float(out[1][k]) if len(out) > 1 else 0.0
             for k, (text, enc) in enumerate(zip(todo, encs, strict=True)):
                 n = len(enc.ids)
                 allowed, word_end = token_masks(enc)
@@ -229,6 +241,12 @@ class Reader:
                 memo[text] = None if span is None else (
                     enc.offsets[span.first][0], enc.offsets[span.last][1], span.margin)
         return [memo[t] for t in texts]
+
+    def answers(self, question: str, texts: Sequence[str]) -> list[float]:
+        """For each text, the logit that it answers ``question`` (the graph's decision
+        output; 0 for a reader without one)."""
+        self.spans(question, texts)
+        return [self._verdicts[t] for t in texts]
 
     def read(self, question: str, sentences: Sequence[tuple[str, int, int, str]],
              confidence: float = 0.0) -> ShortAnswer | None:

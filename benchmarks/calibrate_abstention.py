@@ -174,7 +174,7 @@ def report(rows: list[dict[str, Any]], weights: tuple[float, ...], title: str) -
 def _ev(r: dict[str, Any]) -> dict[str, float]:
     return {k: r.get(k, 0.0) for k in (
         "top_dense", "sentence_cover", "answer_cover", "passage_cover", "type_ok", "asks_type",
-        "sentence_sim", "sentence_score", "missing_names", "reader_margin")}
+        "sentence_sim", "sentence_score", "missing_names", "reader_margin", "reader_answers")}
 
 
 def given(rows: list[dict[str, Any]], weights: tuple[float, ...],
@@ -225,7 +225,7 @@ def main() -> None:
                     for _ in range(1 if r["kind"] == "squad2-impossible" else 2)]
         x = np.array([Evidence(**_ev(r)).features() for r in fit_rows])
         y = np.array([r["y"] for r in fit_rows], dtype=float)
-        w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1, 1]))
+        w = fit_logistic(x, y, signs=np.array([1, 1, 1, 1, -1, 1, 1, -1, 1, 1]))
     # Refusing an answerable question costs the reader more than a weak answer
     # whose citation they can check, so the intercept is moved until at most
     # args.max_refusals of the answerable training questions are refused.
@@ -247,7 +247,8 @@ def main() -> None:
     yc = np.array([float(r["good"]) for r in conf_rows])
     conf = tuple(round(float(v), 3) for v in fit_logistic(xc, yc, balanced=False))
     print("features: intercept, top_dense, sentence_cover, answer_cover, passage_cover, "
-          "asks_type*(1-type_ok), sentence_sim, sentence_score, missing_names, reader_margin")
+          "asks_type*(1-type_ok), sentence_sim, sentence_score, missing_names, reader_margin, "
+          "reader_answers")
     print(f"fitted weights: {fitted}")
     print(f"current weights in abstain.py: {WEIGHTS}")
     print(f"confidence weights: {conf}")

@@ -194,6 +194,27 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     other = rerun("--lr", "1e-3")
     assert other.returncode != 0 and "Traceback" not in other.stderr
     assert "checkpoint.pt was made by a run with other options: lr" in other.stderr
+    # the decision output (benchmarks/reader_decision.py), appended to that export without
+    # touching the span head; a rerun on its own output replaces what it added
+    span_only = tmp_path / "span-only.onnx"
+    span_only.write_bytes(model.read_bytes())
+    decide = [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" /
+              "reader_decision.py"), "--train", str(tmp_path / "train"), "--smoke",
+              "--model", str(model), "--out", str(out)]
+    for _ in range(2):
+        done = subprocess.run(decide, env=subprocess_env(), capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+    card = (out / reader.CARD_NAME).read_text()
+    assert card.count("## Decision output") == 1 and file_sha256(model) in card
+    assert f'"span_head_export_sha256": "{file_sha256(span_only)}"' in card
+    decided = reader.Reader(model, default_model_files()[1])
+    plain = reader.Reader(span_only, default_model_files()[1])
+    texts = ["The new network opens in May.", "No."]
+    assert decided.spans("What about the network?", texts) == plain.spans(
+        "What about the network?", texts)
+    assert plain.answers("What about the network?", texts) == [0.0, 0.0]
+    assert all(np.isfinite(decided.answers("What about the network?", texts)))
     # a second stage from those weights, ranking each question's sentences (an experiment)
     (tmp_path / "ranked").mkdir()
     smoke_train("train_reader.py", tmp_path / "ranked", "--init",
@@ -234,6 +255,24 @@ def test_the_reader_re_weighs_the_rankings_best_sentences(seeded_service) -> Non
     first = reread.reread(q, ranked)
     assert first[0].text.startswith("Huawei")  # the reader's reading outweighs the ranking's
     assert [s.score for s in first] == [0.5, 1.0]  # the ranking's own scores are kept
+    # each read sentence also keeps the reader's verdict on whether it answers
+    assert first[0].verdict == svc._reader.answers(q, [texts[1]])[0] > first[1].verdict  # noqa: SLF001
+
+
+def test_the_decision_output_tells_the_question_a_sentence_answers_from_a_near_miss() -> None:
+    # benchmarks/reader_decision.py: a name in the question swapped for another, and the
+    # sentence that answered it no longer does (the margin alone tells these apart less well)
+    shipped = reader.load_reader()
+    sentence = ("Huawei will become the supplier of 5G technology to Russia through its "
+                "partnership with Russia’s biggest mobile operator, MTS.")
+    for asked, near in (("Which company will supply 5G technology to Russia?",
+                         "Which company will supply 5G technology to Australia?"),
+                        ("Which Russian operator is Huawei's partner for 5G?",
+                         "Which Chinese operator is Huawei's partner for 5G?"),
+                        ("Who is Russia's biggest mobile operator?",
+                         "Who is Sweden's biggest mobile operator?")):
+        yes, no = (shipped.answers(q, [sentence])[0] for q in (asked, near))
+        assert yes > 1.0 and yes - no > 1.5, (asked, yes, no)
 
 
 def test_training_questions_asked_without_their_sentences_words_keep_sentence_and_span() -> None:
