@@ -35,7 +35,6 @@ MODEL_NAME = "model.onnx"
 # The graph's second output: for each pair, the logit that the sentence answers the
 # question (benchmarks/reader_decision.py fits it over the last hidden layer; the answerer
 # weighs it in deciding whether to answer). A reader without it reads as 0.
-SPAN_OUTPUT = "span_logits"
 DECISION_OUTPUT = "answers_logit"
 CARD_NAME = "MODEL_CARD.md"
 MODEL_DIR = Path(__file__).with_name("data") / "reader"
@@ -211,7 +210,7 @@ class Reader:
         self._session = ort.InferenceSession(str(model_path), opts,
                                              providers=["CPUExecutionProvider"])
         self._tok = tokenizer(tokenizer_path)
-        names = [o.name for o in self._session.get_outputs()]
+        names = [o.name for o in self._session.get_outputs()]  # the span logits first
         self._outputs = [names[0], *(n for n in names if n == DECISION_OUTPUT)]
         # The last question's readings: the answerer re-weighs sentences with them and the
         # answer phrase is then read from the chosen ones, without a second run.
