@@ -227,7 +227,8 @@ def write_card(card: Path, before: str, after: str, figures: dict[str, Any]) -> 
     """The model card with this section (replacing an earlier one) and the file's sha256."""
     text = card.read_text(encoding="utf-8") if card.exists() else "# Reader\n"
     text = re.sub(rf"\n{re.escape(SECTION)}\n.*?(?=\n## |\Z)", "", text, flags=re.S)
-    text = text.replace(before, after).rstrip("\n") + "\n"
+    # the file's digest at the head of the card (the training run's figures keep the export's)
+    text = text.replace(before, after, 1).rstrip("\n") + "\n"
     held = figures["held_apart"]
     near, m_near = held["auc_answer_vs_near_miss"], held["margin_auc_answer_vs_near_miss"]
     wrong, m_wrong = held["auc_answer_vs_wrong"], held["margin_auc_answer_vs_wrong"]

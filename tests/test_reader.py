@@ -208,6 +208,7 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     card = (out / reader.CARD_NAME).read_text()
     assert card.count("## Decision output") == 1 and file_sha256(model) in card
     assert f'"span_head_export_sha256": "{file_sha256(span_only)}"' in card
+    assert f'"sha256": "{file_sha256(span_only)}"' in card  # the training figures keep it
     decided = reader.Reader(model, default_model_files()[1])
     plain = reader.Reader(span_only, default_model_files()[1])
     texts = ["The new network opens in May.", "No."]
