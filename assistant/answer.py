@@ -152,6 +152,7 @@ class ExtractiveAnswerer:
             view.holds_kind(x.text) for x in chosen
         ):
             chosen += self._typed_neighbour(chosen[0], cands, view)
+        read = best if best and not asks_explanation(question) else None  # its readings count
         evidence = Evidence(
             top_dense=retrieval.top_dense,
             sentence_cover=best.cover if best else 0.0,
@@ -164,10 +165,8 @@ class ExtractiveAnswerer:
             missing_names=ranking.missing_names(question, [c.text for c in cands[:k]]),
             # The reader marks phrases: the margin says nothing of the answer to a why/how
             # question (one about what the documents say is not reread: no margin).
-            reader_margin=(best.reading if best and best.reading is not None
-                           and not asks_explanation(question) else 0.0),
-            reader_answers=(best.verdict if best and best.verdict is not None
-                            and not asks_explanation(question) else 0.0),
+            reader_margin=read.reading if read and read.reading is not None else 0.0,
+            reader_answers=read.verdict if read and read.verdict is not None else 0.0,
         )
         conf = confidence(evidence)
         text, citations = self._compose(chosen, cands)

@@ -212,40 +212,44 @@ class Reader:
         self._tok = tokenizer(tokenizer_path)
         names = [o.name for o in self._session.get_outputs()]  # the span logits first
         self._outputs = [names[0], *(n for n in names if n == DECISION_OUTPUT)]
-        # The last question's readings: the answerer re-weighs sentences with them and the
-        # answer phrase is then read from the chosen ones, without a second run.
-        self._memo: tuple[str, dict[str, tuple[int, int, float] | None]] = ("", {})
-        self._verdicts: dict[str, float] = {}
+        # The last question's readings, each text's best phrase and the decision output's
+        # verdict: the answerer re-weighs sentences with them and the answer phrase is then
+        # read from the chosen ones, without a second run.
+        self._memo: tuple[str, dict[str, tuple[tuple[int, int, float] | None, float]]] = (
+            "", {})
 
-    def spans(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float] | None]:
-        """For each text, its best phrase as ``(start, end, margin)`` character offsets
-        into the text, or None when nothing in it can be marked."""
+    def _read(self, question: str, texts: Sequence[str]
+              ) -> list[tuple[tuple[int, int, float] | None, float]]:
+        """Each text's reading, from the memo or one run over those it lacks."""
         if self._memo[0] != question:
             self._memo = (question, {})
-            self._verdicts = {}
         memo = self._memo[1]
         todo = list(dict.fromkeys(t for t in texts if t not in memo))
         if todo:
             encs = encode_pairs(self._tok, question, todo)
             out = self._session.run(self._outputs, padded(encs))
             logits = out[0]
-            for k, text in enumerate(todo):
-                self._verdicts[text] = float(out[1][k]) if len(out) > 1 else 0.0
+            verdicts = out[1] if len(out) > 1 else np.zeros(len(todo), np.float32)
             for k, (text, enc) in enumerate(zip(todo, encs, strict=True)):
                 n = len(enc.ids)
                 allowed, word_end = token_masks(enc)
                 span = best_span(logits[k, :n, 0], logits[k, :n, 1], allowed, word_end,
                                  keep=lambda a, b, t=text, o=enc.offsets:
                                  balanced(t[o[a][0]:o[b][1]]))
-                memo[text] = None if span is None else (
-                    enc.offsets[span.first][0], enc.offsets[span.last][1], span.margin)
+                memo[text] = (None if span is None else (
+                    enc.offsets[span.first][0], enc.offsets[span.last][1], span.margin),
+                    float(verdicts[k]))
         return [memo[t] for t in texts]
+
+    def spans(self, question: str, texts: Sequence[str]) -> list[tuple[int, int, float] | None]:
+        """For each text, its best phrase as ``(start, end, margin)`` character offsets
+        into the text, or None when nothing in it can be marked."""
+        return [span for span, _verdict in self._read(question, texts)]
 
     def answers(self, question: str, texts: Sequence[str]) -> list[float]:
         """For each text, the logit that it answers ``question`` (the graph's decision
         output; 0 for a reader without one)."""
-        self.spans(question, texts)
-        return [self._verdicts[t] for t in texts]
+        return [verdict for _span, verdict in self._read(question, texts)]
 
     def read(self, question: str, sentences: Sequence[tuple[str, int, int, str]],
              confidence: float = 0.0) -> ShortAnswer | None:

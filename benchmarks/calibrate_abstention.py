@@ -28,6 +28,7 @@ import hashlib
 import json
 import random
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +173,8 @@ def report(rows: list[dict[str, Any]], weights: tuple[float, ...], title: str) -
 
 
 def _ev(r: dict[str, Any]) -> dict[str, float]:
-    return {k: r.get(k, 0.0) for k in (
-        "top_dense", "sentence_cover", "answer_cover", "passage_cover", "type_ok", "asks_type",
-        "sentence_sim", "sentence_score", "missing_names", "reader_margin", "reader_answers")}
+    """A row's evidence (0 for a field rows collected before it existed)."""
+    return {f.name: r.get(f.name, 0.0) for f in fields(Evidence)}
 
 
 def given(rows: list[dict[str, Any]], weights: tuple[float, ...],
