@@ -273,6 +273,9 @@ def main() -> None:
     ap.add_argument("--nq-n", type=int, default=2500, help="NQ train questions")
     ap.add_argument("--l2", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--drop", type=float, default=0.0,
+                    help="that share of questions also asked without some of the words their "
+                         "answering sentence holds (an experiment)")
     ap.add_argument("--smoke", action="store_true", help="a tiny sample (for the tests)")
     args = ap.parse_args()
     args.squad_occurrence = "question"
@@ -284,9 +287,10 @@ def main() -> None:
     nq = [q for q in qs if q["set"] == "nq"]
     rng.shuffle(nq)
     qs = [q for q in qs if q["set"] == "squad"] + nq[: args.nq_n]
-    examples = _examples(docs, qs, rng, 0.6, near_misses=1.0)
+    examples = _examples(docs, qs, rng, 0.6, near_misses=1.0, drop=args.drop)
     kind = np.array(["near" if ex.get("near_miss") else "answers" if ex["a"] >= 0 else "wrong"
                      for ex in examples])
+    dropped = np.array([bool(ex.get("dropped")) for ex in examples])
     held = np.array([random.Random(args.seed * 1_000_003 + ex["doc"]).random() < 0.2
                      for ex in examples])
     if args.smoke:  # a tiny sample may keep nothing apart
@@ -299,8 +303,11 @@ def main() -> None:
     w, b = fit_logistic(x[~held], y[~held], args.l2)
     score = x @ w + b
 
-    def sep(s: np.ndarray, other: str) -> float:
-        pos, neg = s[held & (kind == "answers")], s[held & (kind == other)]
+    def sep(s: np.ndarray, other: str, answering: np.ndarray | None = None) -> float:
+        """Held-apart AUC of answering pairs (``answering``: those of the full questions, by
+        default) against ``other`` pairs of the full questions."""
+        sel = (kind == "answers") & ~dropped if answering is None else answering
+        pos, neg = s[held & sel], s[held & (kind == other) & ~dropped]
         return round(auc(pos, neg), 4) if len(pos) and len(neg) else float("nan")
 
     before = file_sha256(args.model)
@@ -326,8 +333,10 @@ def main() -> None:
         "command": "python benchmarks/reader_decision.py --train ../shared/train"
                    + ("" if args.model == rd.MODEL_DIR / rd.MODEL_NAME
                       else f" --model {args.model} --out {args.out}")
+                   + (f" --drop {args.drop:g}" if args.drop else "")
                    + (" --smoke" if args.smoke else ""),
         **data_plan(args), "nq_n": args.nq_n, "l2": args.l2,
+        **({"drop": args.drop} if args.drop else {}),
         "pairs": {"fit": int((~held).sum()), "answering": int((kind == "answers").sum()),
                   "near_misses": int((kind == "near").sum()),
                   "wrong": int((kind == "wrong").sum())},
@@ -335,7 +344,9 @@ def main() -> None:
                        "auc_answer_vs_near_miss": sep(score, "near"),
                        "margin_auc_answer_vs_near_miss": sep(margin, "near"),
                        "auc_answer_vs_wrong": sep(score, "wrong"),
-                       "margin_auc_answer_vs_wrong": sep(margin, "wrong")},
+                       "margin_auc_answer_vs_wrong": sep(margin, "wrong"),
+                       **({"auc_shortened_answer_vs_near_miss": sep(
+                           score, "near", dropped & (kind == "answers"))} if args.drop else {})},
         "graph_vs_fit_max_abs": round(gap, 6),
         "seconds": round(time.time() - t0, 1),
         "span_head_export_sha256": span_sha,

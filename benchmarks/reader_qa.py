@@ -80,20 +80,24 @@ def collect(name: str, qs: list[dict[str, Any]], corpus: Path, store: Path,
         drafted = answerer.answer(q["question"], ret, k=k)
         ranked = answerer.rank(q["question"], ret)[2][:READER_POOL]
         readings = reader.spans(q["question"], [x.text for x in ranked])
+        verdicts = reader.answers(q["question"], [x.text for x in ranked])
         top = [{"score": round(x.score, 4), "margin": None if h is None else round(h[2], 4),
-                "gold": contains(x.text, q["answers"]), "text": x.text}
-               for x, h in zip(ranked, readings, strict=True)]
+                "verdict": round(v, 4), "gold": contains(x.text, q["answers"]), "text": x.text}
+               for x, h, v in zip(ranked, readings, verdicts, strict=True)]
         t = time.perf_counter()
         spans = reader.spans(q["question"], [s[3] for s in drafted.quoted])
         ms = (time.perf_counter() - t) * 1000
+        said = reader.answers(q["question"], [s[3] for s in drafted.quoted])
         cands = []
-        for (source, start, _end, text), hit in zip(drafted.quoted, spans, strict=True):
+        for (source, start, _end, text), hit, verdict in zip(drafted.quoted, spans, said,
+                                                             strict=True):
             if hit is None:
                 continue
             a, b, margin = hit
             if source not in texts:
                 texts[source] = (corpus / source).read_text(encoding="utf-8")
             cands.append({"text": text[a:b], "margin": round(margin, 4),
+                          "verdict": round(verdict, 4),
                           "exact": texts[source][start + a: start + b] == text[a:b]})
         cands.sort(key=lambda c: -c["margin"])
         rows.append({"id": q["id"], "question": q["question"], "answers": q["answers"],

@@ -201,12 +201,13 @@ def test_training_script_smoke_run_exports_a_model_the_product_can_load(tmp_path
     decide = [sys.executable, "-W", "ignore", str(PROJECT_ROOT / "benchmarks" /
               "reader_decision.py"), "--train", str(tmp_path / "train"), "--smoke",
               "--model", str(model), "--out", str(out)]
-    for _ in range(2):
-        done = subprocess.run(decide, env=subprocess_env(), capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path)
+    for extra in ([], ["--drop", "0.5"]):  # the second with shortened questions (an experiment)
+        done = subprocess.run(decide + extra, env=subprocess_env(), capture_output=True,
+                              text=True, timeout=600, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
     card = (out / reader.CARD_NAME).read_text()
     assert card.count("## Decision output") == 1 and file_sha256(model) in card
+    assert "--drop 0.5" in card and '"auc_shortened_answer_vs_near_miss"' in card
     assert f'"span_head_export_sha256": "{file_sha256(span_only)}"' in card
     assert f'"sha256": "{file_sha256(span_only)}"' in card  # the training figures keep it
     decided = reader.Reader(model, default_model_files()[1])
