@@ -12,7 +12,7 @@ import pytest
 from conftest import PROJECT_ROOT, SEEDS, subprocess_env
 from training_data import alter_shipped, assert_shipped, smoke_train
 
-from assistant import cli, qencoder
+from assistant import cli, qencoder, retrieve
 from assistant.errors import ModelError
 from index.embed import OnnxEmbedder
 from index.load import file_sha256
@@ -60,11 +60,26 @@ def test_the_service_weighs_sentences_with_the_tuned_vector(
         got = retriever.retrieve(q, 6)
         assert np.allclose(got.query_vec, tuned)
         assert not np.allclose(got.query_vec, embedder.embed_query(q), atol=1e-3)
-        # Each candidate's sentence similarities are the tuned vector's.
+        # Each candidate's sentence similarities are the tuned vector's, and the passages are
+        # re-ordered by fused score + TUNED_RERANK_WEIGHT x the best of them
         best = got.candidates[0]
         assert best.sentence_sims is not None and len(best.sentence_sims)
+        for c in got.candidates:
+            assert c.score == pytest.approx(
+                c.fused + retrieve.TUNED_RERANK_WEIGHT * float(c.sentence_sims.max()))
+        assert [c.score for c in got.candidates] == sorted(
+            (c.score for c in got.candidates), reverse=True)
         answer = svc.ask(q)
         assert not answer.abstained and "Huawei" in answer.text
+        # Without the question encoder (another embedding model's index), the setting tuned
+        # for the index model's own vector: its weight, over fewer passages
+        retriever.question_encoder = None
+        plain = retriever.retrieve(q, 6)
+        for c in plain.candidates:
+            assert c.score == pytest.approx(
+                c.fused + retrieve.RERANK_WEIGHT * float(c.sentence_sims.max()))
+        assert retrieve.RERANK_WEIGHT != retrieve.TUNED_RERANK_WEIGHT
+        assert retrieve.RERANK_POOL < retrieve.TUNED_RERANK_POOL
     finally:
         svc.close()
 
