@@ -176,12 +176,13 @@ class HybridRetriever:
         """
         depth = max(k * 3, MIN_DEPTH)
         # qv finds passages; sv weighs sentences (the question encoder's, when there is one).
+        encoder = self.question_encoder if query_vec is None else None
         if query_vec is not None:
             qv = sv = query_vec
-        elif self.question_encoder is None:
+        elif encoder is None:
             qv = sv = self.embedder.embed_query(question)
         else:
-            sv = self.question_encoder.embed_query(question)
+            sv = encoder.embed_query(question)
             qv = sv if self.tuned_for == "all" else self.embedder.embed_query(question)
         dense_hits = self.dense(qv, question, depth)
         top_dense = max((c.dense or -1.0 for c in dense_hits), default=-1.0)
@@ -202,18 +203,18 @@ class HybridRetriever:
         if self.fusion == "rrf":
             return Retrieval(fuse(lists, k, self.lexical), top_dense, sv)
         # The rerank adds a cosine to a score made of cosines: it needs score fusion.
-        tuned = query_vec is None and self.question_encoder is not None
-        depth, weight = ((TUNED_RERANK_POOL, TUNED_RERANK_WEIGHT) if tuned
-                         else (RERANK_POOL, RERANK_WEIGHT))
-        pool = max(k, depth) if "dense" in use else k
+        rerank_pool, weight = ((TUNED_RERANK_POOL, TUNED_RERANK_WEIGHT) if encoder is not None
+                               else (RERANK_POOL, RERANK_WEIGHT))
+        pool = max(k, rerank_pool) if "dense" in use else k
         fused = fuse_scores(lists, pool, self.lexical)
         if "dense" in use:
             fused = self.rerank(fused, sv, weight)
         return Retrieval(fused[:k], top_dense, sv)
 
     def rerank(self, cands: list[Candidate], query_vec: np.ndarray,
-               weight: float = RERANK_WEIGHT) -> list[Candidate]:
-        """Order by fused score plus the best sentence's similarity to the question.
+               weight: float) -> list[Candidate]:
+        """Order by fused score plus ``weight`` x the best sentence's similarity to the
+        question.
 
         A passage whose one sentence matches the question closely moves up past one
         that is loosely about the same things. Each candidate keeps its sentence

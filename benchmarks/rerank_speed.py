@@ -27,12 +27,8 @@ from scale_corpus import questions  # noqa: E402
 
 from assistant import retrieve  # noqa: E402
 from assistant.config import Config  # noqa: E402
+from assistant.evaluate import percentile  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def main() -> None:
@@ -78,7 +74,7 @@ def main() -> None:
     for pool in args.pools:
         row = {f"{stage}_{name}_ms": round(f(times[pool][stage]), 1)
                for stage in ("retrieve", "answer")
-               for name, f in (("p50", statistics.median), ("p95", lambda v: pct(v, 0.95)))}
+               for name, f in (("p50", statistics.median), ("p95", lambda v: percentile(v, 0.95)))}
         out["pools"][str(pool)] = row  # type: ignore[index]
         print(f"pool {pool:3}: retrieve p50 {row['retrieve_p50_ms']:5.1f} ms  p95 "
               f"{row['retrieve_p95_ms']:5.1f}  |  answer p50 {row['answer_p50_ms']:5.1f} ms  "
